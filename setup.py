@@ -1,0 +1,45 @@
+"""vision_plugins: classic instance, panoptic, landmark and keypoint architectures as detectron2
+plugins. Pure Python: no torch import and no extensions at build time. detectron2 and torch are
+installed by ``make setup`` (see README), not declared here, so that pip never replaces them."""
+
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+    with open(os.path.join(HERE, "vision_plugins", "__init__.py"), encoding="utf-8") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
+def _requirements():
+    with open(os.path.join(HERE, "requirements", "runtime.txt"), encoding="utf-8") as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+
+
+def _config_files():
+    """configs/ ships inside the package as vision_plugins/model_zoo/configs (package data)."""
+    out = []
+    root = os.path.join(HERE, "configs")
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".yaml"):
+                out.append(os.path.relpath(os.path.join(dirpath, name), root))
+    return out
+
+
+setup(
+    name="vision_plugins",
+    version=_version(),
+    description="Classic instance/panoptic/landmark/keypoint architectures as detectron2 plugins",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=("tests", "tests.*", "tools", "configs", "projects"))
+    + ["vision_plugins.model_zoo.configs"],
+    package_dir={"vision_plugins": "vision_plugins", "vision_plugins.model_zoo.configs": "configs"},
+    package_data={"vision_plugins.model_zoo.configs": _config_files()},
+    install_requires=_requirements(),
+    extras_require={"dev": ["pytest", "black", "isort", "flake8"]},
+)

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Speed and size of a model on this machine; prints a table and writes JSON.
+
+    python tools/benchmark.py --config-file configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml \
+        [--weights W] [--input-size S] [--threads N] [--output out.json]
+
+Measures (CPU unless MODEL.DEVICE is cuda and available):
+- median inference latency of ``Predictor`` (test transform included) after warm-up;
+- median training step time (forward + backward + optimizer step) on DATASETS.TRAIN batches;
+- peak memory (CUDA: max allocated; CPU: peak resident set size of the process);
+- GFLOPs per image (fvcore, via detectron2.utils.analysis) and the achieved GFLOP/s;
+- the share of inference time spent outside the dense convolution stack (torch.profiler:
+  1 - time in aten::convolution and below / total).
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.data.detection_utils import read_image
+from detectron2.utils.analysis import FlopCountAnalysis
+
+import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.engine import Predictor, Trainer, setup_cfg
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--weights", default="", help="checkpoint (default: random init)")
+    parser.add_argument("--input-size", type=int, default=0, help="resize the input to S×S")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--train-iters", type=int, default=5, help="0 skips training timing")
+    parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _median_time(fn, warmup, iters, device):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def benchmark_image(cfg, size):
+    """The first image of DATASETS.TEST (or TRAIN), resized to size×size if size > 0."""
+    names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
+    if not names:
+        raise SystemExit("the config names no dataset to take a benchmark image from")
+    image = read_image(DatasetCatalog.get(names[0])[0]["file_name"], format="BGR")
+    if size > 0:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(image)
+
+
+def conv_share(predictor, image):
+    """Fraction of inference CPU time inside aten::convolution (incl. its children)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        predictor(image)
+    events = prof.key_averages()
+    conv = sum(e.cpu_time_total for e in events if e.key == "aten::convolution")
+    total = sum(e.self_cpu_time_total for e in events)
+    return conv / total if total else float("nan")
+
+
+def train_step_time(cfg, warmup, iters):
+    data = iter(Trainer.build_train_loader(cfg))
+    batches = [next(data) for _ in range(warmup + iters)]  # data loading is not timed
+    model = Trainer.build_model(cfg)
+    optimizer = Trainer.build_optimizer(cfg, model)
+    model.train()
+    it = iter(batches)
+
+    def step():
+        losses = model(next(it))
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return _median_time(step, warmup, iters, cfg.MODEL.DEVICE)
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
+    cfg = setup_cfg(args.config_file, opts)
+    image = benchmark_image(cfg, args.input_size)
+    predictor = Predictor(cfg)
+    device = cfg.MODEL.DEVICE
+    latency = _median_time(lambda: predictor(image), args.warmup, args.iters, device)
+    tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+    inputs = [{"image": tensor, "height": image.shape[0], "width": image.shape[1]}]
+    flops = FlopCountAnalysis(predictor.model, inputs)
+    flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    gflops = flops.total() / 1e9
+    result = {
+        "config_file": args.config_file,
+        "weights": args.weights or None,
+        "device": device,
+        "threads": args.threads,
+        "input_hw": list(image.shape[:2]),
+        "inference_latency_ms": latency * 1e3,
+        "gflops_per_image": gflops,
+        "achieved_gflops_per_s": gflops / latency,
+        "share_outside_conv": 1.0 - conv_share(predictor, image),
+    }
+    if args.train_iters > 0:
+        result["train_step_s"] = train_step_time(cfg, 2, args.train_iters)
+        result["train_ims_per_batch"] = cfg.SOLVER.IMS_PER_BATCH
+    if device.startswith("cuda"):
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = args.output or os.path.join(cfg.OUTPUT_DIR, "benchmark.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    for k, v in result.items():
+        print(f"{k:>24}: {v:.4g}" if isinstance(v, float) else f"{k:>24}: {v}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Run a model on images, a folder, a video file or a registered dataset; write visualisations.
+
+    python tools/demo.py --config-file configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml \
+        --input img1.png folder/ clip.mp4 --output out/ MODEL.WEIGHTS output/model_final.pth
+    python tools/demo.py --config-file ... --dataset vp_shapes_val --num-images 4 --output out/
+
+Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame).
+"""
+
+import argparse
+import glob
+import os
+import sys
+
+import cv2
+import numpy as np
+import tqdm
+from detectron2.data import DatasetCatalog
+from detectron2.data.detection_utils import read_image
+from detectron2.utils.video_visualizer import VideoVisualizer
+from detectron2.utils.visualizer import ColorMode, Visualizer
+
+import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.engine import Predictor, setup_cfg
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--input", nargs="*", default=[], help="images, folders, globs, videos")
+    parser.add_argument("--dataset", help="take the images of this registered dataset")
+    parser.add_argument("--num-images", type=int, default=8, help="with --dataset: how many")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    return parser
+
+
+def expand_inputs(inputs):
+    """Files from paths, folders (their images/videos, sorted) and globs; errors name the path."""
+    files = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = sorted(
+                os.path.join(item, f)
+                for f in os.listdir(item)
+                if f.lower().endswith(IMAGE_EXTS + VIDEO_EXTS)
+            )
+            if not found:
+                raise FileNotFoundError(f"--input folder {item!r} contains no image or video")
+            files += found
+        elif os.path.isfile(item):
+            files.append(item)
+        else:
+            found = sorted(glob.glob(os.path.expanduser(item)))
+            if not found:
+                raise FileNotFoundError(f"--input {item!r}: no such file, folder or glob match")
+            files += found
+    return files
+
+
+def _filter(predictions, threshold):
+    if "instances" in predictions:
+        inst = predictions["instances"].to("cpu")
+        predictions = dict(predictions, instances=inst[inst.scores >= threshold])
+    return predictions
+
+
+def draw(predictions, rgb, metadata):
+    vis = Visualizer(rgb, metadata, instance_mode=ColorMode.IMAGE)
+    if "panoptic_seg" in predictions:
+        seg, info = predictions["panoptic_seg"]
+        out = vis.draw_panoptic_seg_predictions(seg.to("cpu"), info)
+    elif "instances" in predictions:
+        out = vis.draw_instance_predictions(predictions["instances"])
+    elif "sem_seg" in predictions:
+        out = vis.draw_sem_seg(predictions["sem_seg"].argmax(dim=0).to("cpu"))
+    else:
+        raise ValueError(f"nothing to draw in the model output (keys: {sorted(predictions)})")
+    return out.get_image()
+
+
+def run_image(predictor, path, out_dir, threshold):
+    bgr = read_image(path, format="BGR")
+    preds = _filter(predictor(bgr), threshold)
+    vis = draw(preds, bgr[:, :, ::-1], predictor.metadata)
+    dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
+    cv2.imwrite(dst, vis[:, :, ::-1])
+    return dst
+
+
+def run_video(predictor, path, out_dir, threshold):
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise OSError(f"cannot open video file {path!r}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".mp4")
+    visualizer = VideoVisualizer(predictor.metadata, ColorMode.IMAGE)
+    writer = None
+    for _ in tqdm.tqdm(range(n) if n else iter(int, 1), desc=os.path.basename(path), unit="frame"):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        preds = _filter(predictor(frame), threshold)
+        vis = visualizer.draw_instance_predictions(frame[:, :, ::-1], preds["instances"])
+        vis = np.ascontiguousarray(vis.get_image()[:, :, ::-1])
+        if writer is None:
+            h, w = vis.shape[:2]
+            writer = cv2.VideoWriter(dst, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        writer.write(vis)
+    cap.release()
+    if writer is None:
+        raise OSError(f"video file {path!r} has no readable frame")
+    writer.release()
+    return dst
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    if not args.input and not args.dataset:
+        raise SystemExit("give --input (images, folders, videos) and/or --dataset NAME")
+    cfg = setup_cfg(args.config_file, args.opts)
+    files = expand_inputs(args.input)
+    if args.dataset:
+        files += [d["file_name"] for d in DatasetCatalog.get(args.dataset)[: args.num_images]]
+    predictor = Predictor(cfg)
+    os.makedirs(args.output, exist_ok=True)
+    images = [f for f in files if not f.lower().endswith(VIDEO_EXTS)]
+    for path in tqdm.tqdm(images, desc="images", unit="img"):
+        run_image(predictor, path, args.output, args.confidence_threshold)
+    for path in [f for f in files if f.lower().endswith(VIDEO_EXTS)]:
+        run_video(predictor, path, args.output, args.confidence_threshold)
+    print(f"wrote {len(files)} visualisation(s) to {args.output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The converter registry behind ``tools/convert_weights.py``.
+
+A converter maps an official state_dict (already unwrapped from its container) to the state_dict
+of the matching vision_plugins model, with detectron2 parameter names. The output file is
+``{"model": state_dict, "__author__": "vision_plugins", "matching_heuristics": False}``, which
+``DetectionCheckpointer(model).load(path)`` loads by exact names.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict
+
+import torch
+
+__all__ = [
+    "CONVERTERS",
+    "CheckpointFormatError",
+    "Converter",
+    "register_converter",
+    "load_official_checkpoint",
+    "strip_prefix",
+    "convert_checkpoint",
+]
+
+
+class CheckpointFormatError(ValueError):
+    """The file is not the official checkpoint the converter expects (names file and key)."""
+
+
+@dataclass(frozen=True)
+class Converter:
+    name: str
+    description: str
+    convert: Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]
+    # keys tried, in order, to find the state_dict inside the saved object
+    container_keys: tuple = ("state_dict", "model", "net")
+
+
+CONVERTERS: Dict[str, Converter] = {}
+
+
+def register_converter(name, description, container_keys=("state_dict", "model", "net")):
+    def deco(fn):
+        if name in CONVERTERS:
+            raise KeyError(f"a converter named {name!r} is already registered")
+        CONVERTERS[name] = Converter(name, description, fn, tuple(container_keys))
+        return fn
+
+    return deco
+
+
+def strip_prefix(state_dict, prefix):
+    """Remove ``prefix`` (e.g. ``"module."`` from DataParallel) from every key that has it."""
+    n = len(prefix)
+    return {(k[n:] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+
+
+def load_official_checkpoint(path, container_keys=("state_dict", "model", "net")):
+    """``torch.load(path, weights_only=True)`` on CPU, unwrapped to a flat {name: tensor} dict."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, zip errors, disallowed globals ...
+        raise CheckpointFormatError(
+            f"{path}: cannot be read with torch.load(weights_only=True): {type(e).__name__}: {e}"
+        ) from e
+    for key in container_keys:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointFormatError(
+            f"{path}: expected a state_dict (name -> tensor), got {type(obj)}"
+        )
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointFormatError(
+            f"{path}: entries are not tensors: {bad[:5]}{' ...' if len(bad) > 5 else ''}"
+        )
+    return strip_prefix(obj, "module.")
+
+
+def convert_checkpoint(arch, src, dst):
+    """Convert ``src`` with the converter ``arch`` and save to ``dst``; returns the state_dict."""
+    if arch not in CONVERTERS:
+        raise KeyError(f"unknown converter {arch!r}; available: {sorted(CONVERTERS)}")
+    conv = CONVERTERS[arch]
+    state_dict = load_official_checkpoint(src, conv.container_keys)
+    try:
+        out = conv.convert(state_dict)
+    except KeyError as e:
+        raise CheckpointFormatError(
+            f"{src}: missing key {e} expected by the {arch!r} converter: is it the right file?"
+        ) from None
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    torch.save({"model": out, "__author__": "vision_plugins", "matching_heuristics": False}, dst)
+    return out

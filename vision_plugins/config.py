@@ -1,0 +1,36 @@
+"""``add_vision_plugins_config``: every config key of the project, added to a detectron2 cfg.
+
+Each architecture contributes an ``add_<arch>_config(cfg)`` listed in ``_ARCH_CONFIGS``; they only
+add new keys (under ``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and never change a detectron2 default.
+"""
+
+from detectron2.config import CfgNode as CN
+
+__all__ = ["add_vision_plugins_config", "add_engine_config"]
+
+_ARCH_CONFIGS = []  # add_<arch>_config functions, appended by each architecture's package
+
+
+def add_engine_config(cfg):
+    """Keys of the shared engine (mapper registry, validation loss, visualisation)."""
+    # Name of the dataset mapper in vision_plugins.data.MAPPER_REGISTRY used for train and test.
+    cfg.INPUT.DATASET_MAPPER_NAME = "DatasetMapper"
+    # Validation-loss hook: every PERIOD iterations, the mean of each loss over at most
+    # MAX_BATCHES batches of each DATASETS.TEST set is logged as `val_<loss>`. 0 disables it.
+    cfg.TEST.VAL_LOSS = CN()
+    cfg.TEST.VAL_LOSS.PERIOD = 0
+    cfg.TEST.VAL_LOSS.MAX_BATCHES = 20
+
+
+def add_vision_plugins_config(cfg):
+    """Add every vision_plugins key to ``cfg`` (in place). Idempotent; keeps cfg's frozen state."""
+    if "DATASET_MAPPER_NAME" in cfg.INPUT:  # already added (keys are added all at once)
+        return cfg
+    frozen = cfg.is_frozen()
+    cfg.defrost()
+    add_engine_config(cfg)
+    for add in _ARCH_CONFIGS:
+        add(cfg)
+    if frozen:
+        cfg.freeze()
+    return cfg

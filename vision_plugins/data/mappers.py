@@ -1,0 +1,51 @@
+"""Registry of dataset mappers, selected by ``cfg.INPUT.DATASET_MAPPER_NAME``.
+
+A mapper is registered as a class taking ``(cfg, is_train)`` (detectron2 ``@configurable``
+mappers do). detectron2's ``DatasetMapper`` is registered under its own name and is the default.
+"""
+
+from detectron2.data import DatasetMapper
+from detectron2.utils.registry import Registry
+
+__all__ = ["MAPPER_REGISTRY", "build_mapper", "DataLoadError"]
+
+MAPPER_REGISTRY = Registry("VP_DATASET_MAPPER")
+MAPPER_REGISTRY.__doc__ = "Dataset mappers selected by cfg.INPUT.DATASET_MAPPER_NAME."
+MAPPER_REGISTRY.register(DatasetMapper)
+
+
+class DataLoadError(RuntimeError):
+    """A dataset dict could not be mapped; the message names the image file."""
+
+
+class _NamedErrors:
+    """Wraps a mapper so that any failure names the image file it was loading."""
+
+    def __init__(self, mapper):
+        self.mapper = mapper
+
+    def __call__(self, dataset_dict):
+        try:
+            return self.mapper(dataset_dict)
+        except Exception as e:
+            where = dataset_dict.get("file_name", f"image_id={dataset_dict.get('image_id')}")
+            raise DataLoadError(
+                f"cannot load image file '{where}' ({type(self.mapper).__name__}): "
+                f"{type(e).__name__}: {e}"
+            ) from e
+
+    def __repr__(self):
+        return repr(self.mapper)
+
+
+def build_mapper(cfg, is_train):
+    """The mapper named by ``cfg.INPUT.DATASET_MAPPER_NAME``; errors name the image file."""
+    name = cfg.INPUT.get("DATASET_MAPPER_NAME", "DatasetMapper")
+    try:
+        cls = MAPPER_REGISTRY.get(name)
+    except KeyError:
+        raise KeyError(
+            f"INPUT.DATASET_MAPPER_NAME={name!r} is not a registered mapper; registered: "
+            f"{sorted(k for k, _ in MAPPER_REGISTRY)}"
+        ) from None
+    return _NamedErrors(cls(cfg, is_train))

@@ -1,0 +1,60 @@
+"""Synthetic COCO-format datasets (``vp_shapes_*``, ``vp_people_*``), generated on first use.
+
+``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
+detectron2's ``DatasetCatalog`` / ``MetadataCatalog``; loading a split generates it under
+:func:`dataset_root` if needed (see :func:`ensure_generated`).
+"""
+
+import functools
+from typing import Optional
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import load_coco_json
+
+from .common import (
+    SYNTHETIC_DATASETS,
+    SyntheticSpec,
+    dataset_root,
+    ensure_generated,
+    registered_synthetic_names,
+    split_paths,
+)
+from .people import PEOPLE_SPEC
+from .shapes import SHAPES_SPEC
+
+__all__ = [
+    "SYNTHETIC_DATASETS",
+    "SPECS",
+    "SyntheticSpec",
+    "dataset_root",
+    "ensure_generated",
+    "register_all_synthetic",
+    "registered_synthetic_names",
+    "split_paths",
+]
+
+SPECS = (SHAPES_SPEC, PEOPLE_SPEC)
+
+
+def _load(name: str, root: str):
+    json_file, image_root = ensure_generated(name, root=root)
+    return load_coco_json(json_file, image_root, name)
+
+
+def register_all_synthetic(root: Optional[str] = None) -> None:
+    """Register every synthetic split under ``root`` (default :func:`dataset_root`).
+
+    Idempotent; calling it again re-registers, picking up a changed ``$VP_DATASETS``.
+    """
+    root = root or dataset_root()
+    for spec in SPECS:
+        for name in spec.names():
+            SYNTHETIC_DATASETS[name] = spec
+            json_file, image_root = split_paths(name, root=root)
+            if name in DatasetCatalog:
+                DatasetCatalog.remove(name)
+                MetadataCatalog.remove(name)
+            DatasetCatalog.register(name, functools.partial(_load, name, root))
+            MetadataCatalog.get(name).set(
+                json_file=json_file, image_root=image_root, evaluator_type="coco", **spec.metadata
+            )

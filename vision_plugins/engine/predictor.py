@@ -1,0 +1,49 @@
+"""``Predictor``: single-image inference with the architecture's own test transform."""
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import MetadataCatalog
+from detectron2.data import transforms as T
+from detectron2.data.detection_utils import convert_image_to_rgb
+from detectron2.modeling import build_model
+
+from ..data import build_test_augmentation
+
+__all__ = ["Predictor"]
+
+
+class Predictor:
+    """Like detectron2's ``DefaultPredictor``, but the test transform is the one registered for
+    ``cfg.MODEL.META_ARCHITECTURE`` (e.g. YOLACT's fixed 550×550 resize), not always a
+    shortest-edge resize.
+
+    ``predictor(image)`` takes an H×W×3 uint8 image in BGR order (as ``cv2.imread`` returns) and
+    returns the model's output dict for it (``instances`` etc. in original-image coordinates).
+    """
+
+    def __init__(self, cfg, model=None):
+        self.cfg = cfg.clone()
+        if model is None:
+            model = build_model(self.cfg)
+            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        self.model = model.eval()
+        self.metadata = MetadataCatalog.get(
+            cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused"
+        )
+        self.aug = T.AugmentationList(build_test_augmentation(cfg))
+        self.input_format = cfg.INPUT.FORMAT
+        if self.input_format not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT={self.input_format!r}: Predictor supports RGB or BGR")
+
+    def __call__(self, original_image):
+        if original_image.ndim != 3 or original_image.shape[2] != 3:
+            raise ValueError(f"expected an H×W×3 BGR image, got shape {original_image.shape}")
+        image = original_image
+        if self.input_format == "RGB":
+            image = convert_image_to_rgb(image, "BGR")
+        height, width = image.shape[:2]
+        aug_input = T.AugInput(image)
+        self.aug(aug_input)
+        tensor = torch.as_tensor(aug_input.image.astype("float32").transpose(2, 0, 1))
+        with torch.no_grad():
+            return self.model([{"image": tensor, "height": height, "width": width}])[0]

@@ -1,0 +1,85 @@
+"""``Trainer``: detectron2's DefaultTrainer with the project's data/evaluator registries."""
+
+import contextlib
+import logging
+
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.engine import DefaultTrainer
+from detectron2.engine import defaults as d2_defaults
+
+from ..data import build_mapper
+from ..evaluation import build_evaluator
+from .defaults import check_datasets
+from .hooks import ValidationLossHook
+
+__all__ = ["Trainer", "cpu_aware_ddp"]
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def cpu_aware_ddp():
+    """detectron2's ``create_ddp_model`` passes ``device_ids=[local_rank]``, which
+    DistributedDataParallel rejects for CPU modules: pass ``device_ids=None`` for them."""
+    original = d2_defaults.create_ddp_model
+
+    def create_ddp_model(model, **kwargs):
+        params = list(model.parameters())
+        if params and params[0].device.type == "cpu":
+            kwargs.setdefault("device_ids", None)
+        return original(model, **kwargs)
+
+    d2_defaults.create_ddp_model = create_ddp_model
+    try:
+        yield
+    finally:
+        d2_defaults.create_ddp_model = original
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer where the evaluator follows the dataset's ``evaluator_type``, the mapper
+    follows ``INPUT.DATASET_MAPPER_NAME``, multi-process training works on CPU (gloo), and
+    ``TEST.VAL_LOSS.PERIOD`` > 0 adds a validation-loss hook. TensorBoard events and
+    ``metrics.json`` are written to OUTPUT_DIR by detectron2's default writers."""
+
+    def __init__(self, cfg):
+        check_datasets(cfg)
+        with cpu_aware_ddp():
+            super().__init__(cfg)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=build_mapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=build_mapper(cfg, False))
+
+    def build_hooks(self):
+        hooks = super().build_hooks()
+        val = self.cfg.TEST.VAL_LOSS
+        if val.PERIOD > 0 and self.cfg.DATASETS.TEST:
+            # before the PeriodicWriter (last hook), so the values are written at this step
+            hooks.insert(
+                len(hooks) - 1,
+                ValidationLossHook(self.cfg, val.PERIOD, self.cfg.DATASETS.TEST, val.MAX_BATCHES),
+            )
+        return hooks
+
+    def resume_or_load(self, resume=True):
+        if resume and not self.checkpointer.has_checkpoint():
+            weights = self.cfg.MODEL.WEIGHTS or "(none: random initialisation)"
+            logger.warning(
+                f"--resume: no checkpoint to resume from in OUTPUT_DIR={self.cfg.OUTPUT_DIR} "
+                f"(no 'last_checkpoint' file): starting at iteration 0 from MODEL.WEIGHTS={weights}"
+            )
+        super().resume_or_load(resume=resume)
+        if resume and self.checkpointer.has_checkpoint():
+            logger.info(
+                f"resumed from {self.checkpointer.get_checkpoint_file()}: "
+                f"continuing at iteration {self.start_iter}"
+            )

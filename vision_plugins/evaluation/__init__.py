@@ -1,0 +1,3 @@
+"""Evaluator dispatch by the dataset's ``evaluator_type`` (+ task metrics detectron2 lacks)."""
+
+from .build import EVALUATOR_REGISTRY, build_evaluator, register_evaluator  # noqa: F401

@@ -1,0 +1,61 @@
+"""``build_evaluator(cfg, dataset_name)``: the evaluator named by the dataset's ``evaluator_type``.
+
+``EVALUATOR_REGISTRY`` maps an ``evaluator_type`` to a function
+``(cfg, dataset_name, output_folder) -> DatasetEvaluator``; architectures with their own metrics
+(PCKh, WIDER FACE AP, VPQ, GPS) register theirs. COCO, COCO-panoptic and sem-seg reuse detectron2.
+"""
+
+import os
+
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import (
+    COCOEvaluator,
+    COCOPanopticEvaluator,
+    DatasetEvaluators,
+    SemSegEvaluator,
+)
+
+__all__ = ["EVALUATOR_REGISTRY", "build_evaluator"]
+
+EVALUATOR_REGISTRY = {}
+
+
+def register_evaluator(evaluator_type):
+    def deco(fn):
+        if evaluator_type in EVALUATOR_REGISTRY:
+            raise KeyError(f"evaluator_type {evaluator_type!r} is already registered")
+        EVALUATOR_REGISTRY[evaluator_type] = fn
+        return fn
+
+    return deco
+
+
+@register_evaluator("coco")
+def _coco(cfg, dataset_name, output_folder):
+    return COCOEvaluator(dataset_name, output_dir=output_folder)
+
+
+@register_evaluator("sem_seg")
+def _sem_seg(cfg, dataset_name, output_folder):
+    return SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)
+
+
+@register_evaluator("coco_panoptic_seg")
+def _coco_panoptic(cfg, dataset_name, output_folder):
+    evaluators = [COCOPanopticEvaluator(dataset_name, output_folder)]
+    if cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
+        evaluators.append(COCOEvaluator(dataset_name, output_dir=output_folder))
+    return DatasetEvaluators(evaluators)
+
+
+def build_evaluator(cfg, dataset_name, output_folder=None):
+    """Evaluator for ``dataset_name`` chosen by its metadata ``evaluator_type``."""
+    if output_folder is None:
+        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+    if evaluator_type not in EVALUATOR_REGISTRY:
+        raise NotImplementedError(
+            f"dataset {dataset_name!r} has evaluator_type={evaluator_type!r}, which has no "
+            f"evaluator; registered types: {sorted(EVALUATOR_REGISTRY)}"
+        )
+    return EVALUATOR_REGISTRY[evaluator_type](cfg, dataset_name, output_folder)
