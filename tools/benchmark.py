@@ -27,6 +27,7 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.analysis import FlopCountAnalysis
+from detectron2.utils.events import EventStorage
 
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.engine import Predictor, Trainer, setup_cfg
@@ -96,7 +97,8 @@ def train_step_time(cfg, warmup, iters):
     it = iter(batches)
 
     def step():
-        losses = model(next(it))
+        with EventStorage():
+            losses = model(next(it))
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()

@@ -70,8 +70,10 @@ def _filter(predictions, threshold):
     return predictions
 
 
-def draw(predictions, rgb, metadata):
-    vis = Visualizer(rgb, metadata, instance_mode=ColorMode.IMAGE)
+def draw(predictions, rgb, metadata, min_side=512):
+    """Visualizer output; small images are drawn enlarged to at least ``min_side`` pixels."""
+    scale = max(1.0, min_side / max(rgb.shape[:2]))
+    vis = Visualizer(rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
     if "panoptic_seg" in predictions:
         seg, info = predictions["panoptic_seg"]
         out = vis.draw_panoptic_seg_predictions(seg.to("cpu"), info)

@@ -11,23 +11,22 @@ with DistributedDataParallel over gloo (SOLVER.IMS_PER_BATCH is the total over p
 be divisible by N); each process gets cores/N intra-op threads.
 """
 
-import logging
 import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.engine import Trainer, setup_cfg
-
-logger = logging.getLogger("vision_plugins.train_net")
 
 
 def setup(args):
     cfg = setup_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="vision_plugins")
     return cfg
 
 

@@ -16,7 +16,7 @@ from detectron2.utils.visualizer import Visualizer
 
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.data import build_mapper
-from vision_plugins.engine import check_datasets, setup_cfg
+from vision_plugins.engine import check_dataset_names, setup_cfg
 
 
 def get_parser():
@@ -37,7 +37,7 @@ def main(argv=None):
         cfg.DATASETS.TRAIN = (args.dataset,)
     if not cfg.DATASETS.TRAIN:
         raise SystemExit("give --dataset NAME or a --config-file with DATASETS.TRAIN")
-    check_datasets(cfg)
+    check_dataset_names(cfg)
     name = cfg.DATASETS.TRAIN[0]
     metadata = MetadataCatalog.get(name)
     dicts = DatasetCatalog.get(name)[: args.num]

@@ -15,6 +15,8 @@ __all__ = [
     "setup_cfg",
     "resolve_config_file",
     "check_datasets",
+    "check_dataset_names",
+    "check_num_classes",
     "NUM_CLASSES_KEYS",
 ]
 
@@ -58,6 +60,12 @@ def setup_cfg(config_file=None, opts=(), freeze=True):
 
 
 def check_datasets(cfg):
+    """The datasets of ``cfg`` are registered and NUM_CLASSES matches the training set."""
+    check_dataset_names(cfg)
+    check_num_classes(cfg)
+
+
+def check_dataset_names(cfg):
     """Every dataset named in ``cfg.DATASETS`` is registered, else a KeyError listing them."""
     registered = set(DatasetCatalog.list())
     for field in ("TRAIN", "TEST"):
@@ -70,6 +78,10 @@ def check_datasets(cfg):
                     f"({len(registered) - len(ours)} other names are registered; "
                     "see detectron2.data.DatasetCatalog.list())"
                 )
+
+
+def check_num_classes(cfg):
+    """The architecture's NUM_CLASSES equals len(thing_classes) of every training set."""
     key = NUM_CLASSES_KEYS.get(cfg.MODEL.META_ARCHITECTURE)
     if key is None:
         return

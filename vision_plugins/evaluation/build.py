@@ -15,7 +15,9 @@ from detectron2.evaluation import (
     SemSegEvaluator,
 )
 
-__all__ = ["EVALUATOR_REGISTRY", "build_evaluator"]
+from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
+
+__all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "register_evaluator"]
 
 EVALUATOR_REGISTRY = {}
 
@@ -52,6 +54,8 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
     """Evaluator for ``dataset_name`` chosen by its metadata ``evaluator_type``."""
     if output_folder is None:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+    if dataset_name in SYNTHETIC_DATASETS:
+        ensure_generated(dataset_name)  # evaluators read metadata.json_file when built
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
     if evaluator_type not in EVALUATOR_REGISTRY:
         raise NotImplementedError(

@@ -1,0 +1,29 @@
+"""Slow: the small Mask R-CNN configs reach their AP thresholds on the synthetic sets
+(`make test-all`; the same runs as `make demo` and the numbers in projects/Mask-RCNN/README.md)."""
+
+import pytest
+
+from vision_plugins.engine import Trainer, setup_cfg
+
+
+def _train_and_eval(config, tmp_path):
+    cfg = setup_cfg(config, ["OUTPUT_DIR", str(tmp_path), "SEED", "0"])
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return Trainer.test(cfg, trainer.model)
+
+
+@pytest.mark.slow
+def test_mask_rcnn_r18_reaches_segm_ap_30_on_vp_shapes(tmp_path):
+    results = _train_and_eval("configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml", tmp_path)
+    assert results["segm"]["AP"] >= 30.0, results
+    assert results["bbox"]["AP"] >= 30.0, results
+
+
+@pytest.mark.slow
+def test_keypoint_rcnn_r18_learns_vp_people(tmp_path):
+    results = _train_and_eval(
+        "configs/Mask-RCNN/keypoint_rcnn_R_18_FPN_synth_people.yaml", tmp_path
+    )
+    assert results["keypoints"]["AP"] >= KEYPOINT_AP_MIN, results

@@ -1,0 +1,91 @@
+"""tools/demo.py, tools/visualize_data.py, tools/benchmark.py on tiny inputs (random weights)."""
+
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from detectron2.data import DatasetCatalog
+
+from vision_plugins.engine import Predictor, setup_cfg
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import benchmark  # noqa: E402
+import demo  # noqa: E402
+import visualize_data  # noqa: E402
+
+CONFIG = "configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml"
+FAST = ["MODEL.RPN.POST_NMS_TOPK_TEST", "20", "TEST.DETECTIONS_PER_IMAGE", "5"]
+
+
+def test_predictor_uses_the_test_transform_and_returns_original_size():
+    cfg = setup_cfg(CONFIG, FAST + ["INPUT.MIN_SIZE_TEST", "96"])
+    predictor = Predictor(cfg)
+    image = np.random.RandomState(0).randint(0, 255, (50, 75, 3), dtype=np.uint8)
+    seen = {}
+
+    def record_input_size(module, inputs, output):
+        seen["hw"] = tuple(inputs[0].shape[-2:])
+
+    hook = predictor.model.backbone.register_forward_hook(record_input_size)
+    out = predictor(image)
+    hook.remove()
+    assert out["instances"].image_size == (50, 75)
+    assert seen["hw"][0] >= 96 and seen["hw"][0] % 32 == 0  # resized to 96, padded to /32
+    with pytest.raises(ValueError, match="H×W×3"):
+        predictor(image[:, :, 0])
+
+
+def test_demo_on_images_folder_and_video(tmp_path):
+    images = [d["file_name"] for d in DatasetCatalog.get("vp_shapes_val")[:2]]
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, f in enumerate(images):
+        cv2.imwrite(str(folder / f"im{i}.png"), cv2.imread(f))
+    video = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 5, (128, 128))
+    for f in images * 2:
+        writer.write(cv2.imread(f))
+    writer.release()
+    out = tmp_path / "out"
+    demo.main(["--config-file", CONFIG, "--input", str(folder), video, "--output", str(out), *FAST])
+    assert sorted(os.listdir(out)) == ["clip.mp4", "im0.png", "im1.png"]
+    vis = cv2.imread(str(out / "im0.png"))
+    assert vis.shape[:2] == (512, 512)  # small images are drawn enlarged
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    with pytest.raises(FileNotFoundError, match="nothing_here"):
+        demo.main(["--config-file", CONFIG, "--input", "nothing_here/*.png", "--output", str(out)])
+
+
+@pytest.mark.parametrize("source", ["annotation", "dataloader"])
+def test_visualize_data(tmp_path, source):
+    args = ["--dataset", "vp_people_train", "--num", "2", "--output", str(tmp_path)]
+    if source == "dataloader":
+        args += ["--source", "dataloader", "--config-file",
+                 "configs/Mask-RCNN/keypoint_rcnn_R_18_FPN_synth_people.yaml"]  # fmt: skip
+    visualize_data.main(args)
+    files = sorted(os.listdir(tmp_path))
+    assert len(files) == 2
+    assert cv2.imread(str(tmp_path / files[0])).shape == (160, 160, 3)
+
+
+def test_benchmark_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    torch_threads = torch.get_num_threads()
+    benchmark.main(
+        ["--config-file", CONFIG, "--input-size", "96", "--threads", "1", "--warmup", "1",
+         "--iters", "2", "--train-iters", "1", "--output", str(out),
+         "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "2", *FAST]
+    )  # fmt: skip
+    torch.set_num_threads(torch_threads)
+    result = json.loads(out.read_text())
+    assert result["input_hw"] == [96, 96]
+    assert result["inference_latency_ms"] > 0 and result["train_step_s"] > 0
+    assert result["gflops_per_image"] > 0.1  # an R-18 FPN at 96² is ~1 GFLOP
+    assert 0.0 < result["share_outside_conv"] < 1.0
+    assert result["peak_rss_mb"] > 100
