@@ -21,6 +21,10 @@ def test_mask_rcnn_r18_reaches_segm_ap_30_on_vp_shapes(tmp_path):
     assert results["bbox"]["AP"] >= 30.0, results
 
 
+# measured: 81.2 keypoint AP / 75.7 box AP after the config's 800 iterations (README)
+KEYPOINT_AP_MIN = 50.0
+
+
 @pytest.mark.slow
 def test_keypoint_rcnn_r18_learns_vp_people(tmp_path):
     results = _train_and_eval(
