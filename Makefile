@@ -9,6 +9,7 @@ STAMP := $(VENV)/.vp-setup-done
 SETUP_INPUTS := setup.py requirements/runtime.txt requirements/dev.txt requirements/constraints.txt \
 	vision_plugins/compat/install_detectron2.py vision_plugins/compat/d2_C_standin.py
 DEMO_OUT ?= output/demo
+DEMO_CONFIG := configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: setup demo test test-all bench lint format clean
@@ -27,8 +28,6 @@ $(STAMP): $(SETUP_INPUTS)
 	$(PY) -c "import detectron2, vision_plugins; print('setup ok: detectron2', detectron2.__version__, '| vision_plugins', vision_plugins.__version__)" && \
 	touch $(STAMP) && echo "make setup: $$(( $$(date +%s) - start )) s"
 
-DEMO_CONFIG := configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml
-
 # Train the small Mask R-CNN on vp_shapes (2 CPU cores), print the COCO AP table on vp_shapes_val,
 # then draw predictions on 4 val images into $(DEMO_OUT)/vis/*.png.
 demo: setup
@@ -44,9 +43,12 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow" --durations=25
 
+# Benchmark the demo model (trained weights if `make demo` ran, else random initialisation).
+BENCH_WEIGHTS ?= $(wildcard $(DEMO_OUT)/model_final.pth)
 bench: setup
-	$(PY) tools/benchmark.py --config-file configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml \
-		--input-size 128 --threads 2 --output output/bench/mask_rcnn_R_18_FPN_synth_shapes.json
+	$(PY) tools/benchmark.py --config-file $(DEMO_CONFIG) --input-size 128 --threads 2 \
+		$(if $(BENCH_WEIGHTS),--weights $(BENCH_WEIGHTS)) \
+		--output output/bench/mask_rcnn_R_18_FPN_synth_shapes.json
 
 lint: setup
 	$(PY) -m black --check vision_plugins tools tests setup.py

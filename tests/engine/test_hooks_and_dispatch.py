@@ -9,8 +9,8 @@ from detectron2.data import DatasetMapper, MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
 
 from vision_plugins.data import MAPPER_REGISTRY, build_mapper
-from vision_plugins.evaluation import build_evaluator
 from vision_plugins.engine import Trainer, setup_cfg
+from vision_plugins.evaluation import build_evaluator
 
 CONFIG = "configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml"
 
