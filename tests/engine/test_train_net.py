@@ -91,7 +91,9 @@ def test_two_cpu_processes(tmp_path):
         "--num-gpus", "2", "SOLVER.MAX_ITER", "3", "DATASETS.TEST", "()", "OUTPUT_DIR", out, *TINY
     )
     log = proc.stdout + proc.stderr
-    assert "world size: 2" in log.lower() or "Rank of current process: 0. World size: 2" in log
+    assert "Rank of current process: 0. World size: 2" in log
+    with open(os.path.join(out, "log.txt.rank1")) as f:  # the second process logs to its file
+        assert "Rank of current process: 1. World size: 2" in f.read()
     assert _iterations(out)[-1] == 2
 
 
