@@ -1,0 +1,142 @@
+"""MPII-style single-person pose annotations: joint names, flip pairs, json loader, registration.
+
+The json file is a list of person entries (the layout of the widely used ``mpii_*.json``
+conversions of the MPII ``.mat`` annotations, plus the head box MPII's PCKh needs)::
+
+    {"image": "000001.png",                   # relative to image_root
+     "joints": [[x, y], ... 16],              # pixel coordinates, MPII joint order
+     "joints_vis": [0 or 1, ... 16],          # 0 = not annotated / not visible
+     "center": [x, y], "scale": s,            # person centre; scale = person height / 200 px
+     "head_box": [x1, y1, x2, y2],            # head rectangle (PCKh normaliser)
+     "height": H, "width": W}                 # optional: read from the image if absent
+
+Each entry becomes one detectron2 dict (top-down, one person per sample) whose single annotation
+has ``keypoints`` ([x, y, v] × 16, v = 2 visible / 0 not), ``bbox`` = the 200·scale square around
+``center`` (XYXY_ABS), ``center``, ``scale`` and ``head_box``.
+"""
+
+import json
+import os
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import BoxMode
+from PIL import Image
+
+__all__ = [
+    "MPII_KEYPOINT_NAMES",
+    "MPII_KEYPOINT_FLIP_MAP",
+    "MPII_FLIP_INDICES",
+    "MPII_KEYPOINT_CONNECTION_RULES",
+    "load_mpii_json",
+    "register_mpii_json",
+]
+
+MPII_KEYPOINT_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "pelvis", "thorax", "upper_neck", "head_top",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+)  # fmt: skip
+MPII_KEYPOINT_FLIP_MAP = (
+    ("left_ankle", "right_ankle"),
+    ("left_knee", "right_knee"),
+    ("left_hip", "right_hip"),
+    ("left_wrist", "right_wrist"),
+    ("left_elbow", "right_elbow"),
+    ("left_shoulder", "right_shoulder"),
+)
+
+
+def _flip_indices():
+    index = {n: i for i, n in enumerate(MPII_KEYPOINT_NAMES)}
+    out = list(range(len(MPII_KEYPOINT_NAMES)))
+    for a, b in MPII_KEYPOINT_FLIP_MAP:
+        out[index[a]], out[index[b]] = index[b], index[a]
+    return tuple(out)
+
+
+# joint j of a mirrored image is joint MPII_FLIP_INDICES[j] of the original
+MPII_FLIP_INDICES = _flip_indices()
+_LIMB = [("ankle", "knee"), ("knee", "hip"), ("shoulder", "elbow"), ("elbow", "wrist")]
+MPII_KEYPOINT_CONNECTION_RULES = (
+    [(f"left_{a}", f"left_{b}", (0, 200, 255)) for a, b in _LIMB]
+    + [(f"right_{a}", f"right_{b}", (255, 120, 0)) for a, b in _LIMB]
+    + [
+        ("left_hip", "pelvis", (0, 200, 255)),
+        ("right_hip", "pelvis", (255, 120, 0)),
+        ("pelvis", "thorax", (120, 255, 120)),
+        ("thorax", "upper_neck", (120, 255, 120)),
+        ("upper_neck", "head_top", (120, 255, 120)),
+        ("left_shoulder", "thorax", (0, 200, 255)),
+        ("right_shoulder", "thorax", (255, 120, 0)),
+    ]
+)
+_REQUIRED = ("image", "joints", "joints_vis", "center", "scale", "head_box")
+
+
+def _entry_to_dict(entry, index, json_file, image_root):
+    where = f"{json_file}, entry {index}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        raise KeyError(f"{where}: missing key(s) {missing}")
+    joints, vis = entry["joints"], entry["joints_vis"]
+    k = len(MPII_KEYPOINT_NAMES)
+    if len(joints) != k or len(vis) != k or any(len(p) != 2 for p in joints):
+        raise ValueError(f"{where}: 'joints' must be {k} [x, y] pairs and 'joints_vis' {k} flags")
+    if len(entry["head_box"]) != 4:
+        raise ValueError(f"{where}: 'head_box' must be [x1, y1, x2, y2]")
+    if float(entry["scale"]) <= 0:
+        raise ValueError(f"{where}: 'scale' must be > 0, got {entry['scale']}")
+    file_name = os.path.join(image_root, entry["image"])
+    if "height" in entry and "width" in entry:
+        height, width = int(entry["height"]), int(entry["width"])
+    else:
+        with Image.open(file_name) as im:
+            width, height = im.size
+    cx, cy = (float(v) for v in entry["center"])
+    half = 100.0 * float(entry["scale"])
+    keypoints = []
+    for (x, y), v in zip(joints, vis):
+        keypoints += [float(x), float(y), 2.0 if v else 0.0]
+    return {
+        "file_name": file_name,
+        "image_id": index,
+        "height": height,
+        "width": width,
+        "annotations": [
+            {
+                "bbox": [cx - half, cy - half, cx + half, cy + half],
+                "bbox_mode": BoxMode.XYXY_ABS,
+                "category_id": 0,
+                "keypoints": keypoints,
+                "center": [cx, cy],
+                "scale": float(entry["scale"]),
+                "head_box": [float(v) for v in entry["head_box"]],
+            }
+        ],
+    }
+
+
+def load_mpii_json(json_file, image_root):
+    """detectron2 dicts (one per person entry; ``image_id`` = entry index) from an MPII json."""
+    with open(json_file) as f:
+        entries = json.load(f)
+    if not isinstance(entries, list):
+        raise ValueError(f"{json_file}: expected a json list of person entries")
+    return [_entry_to_dict(e, i, json_file, image_root) for i, e in enumerate(entries)]
+
+
+def register_mpii_json(name, json_file, image_root, **metadata):
+    """Register an MPII-style json as dataset ``name`` (evaluated with PCKh)."""
+    DatasetCatalog.register(name, lambda: load_mpii_json(json_file, image_root))
+    MetadataCatalog.get(name).set(
+        json_file=json_file,
+        image_root=image_root,
+        evaluator_type="pckh",
+        thing_classes=["person"],
+        keypoint_names=list(MPII_KEYPOINT_NAMES),
+        keypoint_flip_map=list(MPII_KEYPOINT_FLIP_MAP),
+        keypoint_connection_rules=list(MPII_KEYPOINT_CONNECTION_RULES),
+        **metadata,
+    )
