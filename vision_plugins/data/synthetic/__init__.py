@@ -9,7 +9,6 @@ import functools
 from typing import Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.datasets import load_coco_json
 
 from .common import (
     SYNTHETIC_DATASETS,
@@ -20,6 +19,7 @@ from .common import (
     split_paths,
 )
 from .people import PEOPLE_SPEC
+from .pose_mpii import POSE_MPII_SPEC
 from .shapes import SHAPES_SPEC
 
 __all__ = [
@@ -33,12 +33,12 @@ __all__ = [
     "split_paths",
 ]
 
-SPECS = (SHAPES_SPEC, PEOPLE_SPEC)
+SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC)
 
 
 def _load(name: str, root: str):
     json_file, image_root = ensure_generated(name, root=root)
-    return load_coco_json(json_file, image_root, name)
+    return SYNTHETIC_DATASETS[name].load(json_file, image_root, name)
 
 
 def register_all_synthetic(root: Optional[str] = None) -> None:
@@ -56,5 +56,8 @@ def register_all_synthetic(root: Optional[str] = None) -> None:
                 MetadataCatalog.remove(name)
             DatasetCatalog.register(name, functools.partial(_load, name, root))
             MetadataCatalog.get(name).set(
-                json_file=json_file, image_root=image_root, evaluator_type="coco", **spec.metadata
+                json_file=json_file,
+                image_root=image_root,
+                evaluator_type=spec.evaluator_type,
+                **spec.metadata,
             )

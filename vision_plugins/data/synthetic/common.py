@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from detectron2.data.datasets import load_coco_json
 from pycocotools import mask as mask_util
 
 __all__ = [
@@ -39,10 +40,12 @@ _MARKER = ".complete"
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """A synthetic COCO dataset family.
+    """A synthetic dataset family, written in the official on-disk format of its task.
 
     ``generate(out_dir, num_images, seed)`` writes one split into the existing empty ``out_dir``;
-    ``splits`` maps split name to image count; ``metadata`` is set on the ``MetadataCatalog``.
+    ``splits`` maps split name to image count; ``metadata`` is set on the ``MetadataCatalog``;
+    ``load(json_file, image_root, dataset_name)`` is the task's real loader (COCO by default) and
+    ``evaluator_type`` selects the evaluator.
     """
 
     prefix: str
@@ -50,6 +53,8 @@ class SyntheticSpec:
     splits: Dict[str, int]
     generate: Callable[[str, int, int], None]
     metadata: Dict[str, Any]
+    load: Callable[[str, str, str], List[dict]] = load_coco_json
+    evaluator_type: str = "coco"
 
     def names(self) -> List[str]:
         """Dataset names, ``<prefix>_<split>``."""

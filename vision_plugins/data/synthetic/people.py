@@ -103,7 +103,8 @@ class _Canvas:
 
 
 def _figure(rng: np.random.Generator, hues: list):
-    """A random figure: ``(parts [(padded mask, bgr)] in drawing order, (17, 2) keypoints)``."""
+    """A random figure: ``(parts [(padded mask, bgr)] in drawing order, (17, 2) keypoints, hue,
+    head)`` with ``head`` = {"top", "neck" (its lowest point), "box" [x1, y1, x2, y2]}."""
     height = rng.uniform(70, 140)
     tilt = rng.uniform(-8, 8)
     c, s = np.cos(np.deg2rad(tilt)), np.sin(np.deg2rad(tilt))
@@ -138,7 +139,15 @@ def _figure(rng: np.random.Generator, hues: list):
         for side in ("left", "right")
     ]
     parts += [(canvas.ellipse(kp[_K["nose"]], (dot, dot)), skin * 0.7)]
-    return parts, kp, hue
+    a, b = head_axes
+    half = np.array([np.hypot(a * c, b * s), np.hypot(a * s, b * c)])  # rotated-ellipse extent
+    center = place(_HEAD_CENTER)
+    head = {
+        "top": place(_HEAD_CENTER - (0, _HEAD_H / 2)),
+        "neck": place(_HEAD_CENTER + (0, _HEAD_H / 2)),
+        "box": np.concatenate([center - half, center + half]),
+    }
+    return parts, kp, hue, head
 
 
 def _crop(mask: np.ndarray) -> np.ndarray:
@@ -163,7 +172,7 @@ def _render(rng: np.random.Generator, index: int):
     layers, hues, keypoints = Layers(min_fraction=0.5), [], []
     for _ in range(rng.integers(1, 3)):
         for _attempt in range(20):
-            parts, kp, hue = _figure(rng, hues)
+            parts, kp, hue, _ = _figure(rng, hues)
             full = np.logical_or.reduce([mask for mask, _ in parts])
             if layers.try_add(_crop(full), 1, full_area=full.sum()):
                 for mask, color in parts:
