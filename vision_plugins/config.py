@@ -6,9 +6,12 @@ add new keys (under ``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and never change a dete
 
 from detectron2.config import CfgNode as CN
 
+from .pose_hourglass.config import add_pose_hourglass_config
+
 __all__ = ["add_vision_plugins_config", "add_engine_config"]
 
-_ARCH_CONFIGS = []  # add_<arch>_config functions, appended by each architecture's package
+# add_<arch>_config functions, one per architecture
+_ARCH_CONFIGS = [add_pose_hourglass_config]
 
 
 def add_engine_config(cfg):
@@ -20,6 +23,9 @@ def add_engine_config(cfg):
     cfg.TEST.VAL_LOSS = CN()
     cfg.TEST.VAL_LOSS.PERIOD = 0
     cfg.TEST.VAL_LOSS.MAX_BATCHES = 20
+    # Optimizer of vision_plugins.engine.Trainer: "SGD" (detectron2's) or "ADAM" (the official
+    # optimizer of e.g. Stacked Hourglass and CenterNet); both use SOLVER.BASE_LR/WEIGHT_DECAY.
+    cfg.SOLVER.OPTIMIZER = "SGD"
 
 
 def add_vision_plugins_config(cfg):

@@ -29,6 +29,7 @@ __all__ = [
     "MPII_KEYPOINT_CONNECTION_RULES",
     "load_mpii_json",
     "register_mpii_json",
+    "register_builtin_mpii",
 ]
 
 MPII_KEYPOINT_NAMES = (
@@ -140,3 +141,18 @@ def register_mpii_json(name, json_file, image_root, **metadata):
         keypoint_connection_rules=list(MPII_KEYPOINT_CONNECTION_RULES),
         **metadata,
     )
+
+
+# The real MPII, converted to the json above, under $DETECTRON2_DATASETS (default ./datasets):
+# mpii/annotations/{train,valid}.json and mpii/images/. Loaded only when used.
+_BUILTIN_MPII = {
+    "mpii_train": ("mpii/annotations/train.json", "mpii/images"),
+    "mpii_val": ("mpii/annotations/valid.json", "mpii/images"),
+}
+
+
+def register_builtin_mpii(root=None):
+    root = root or os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+    for name, (json_file, image_root) in _BUILTIN_MPII.items():
+        if name not in DatasetCatalog.list():
+            register_mpii_json(name, os.path.join(root, json_file), os.path.join(root, image_root))

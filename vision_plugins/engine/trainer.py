@@ -3,9 +3,11 @@
 import contextlib
 import logging
 
+import torch
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 from ..data import build_mapper
 from ..evaluation import build_evaluator
@@ -50,6 +52,21 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        name = cfg.SOLVER.get("OPTIMIZER", "SGD").upper()
+        if name == "SGD":
+            return super().build_optimizer(cfg, model)
+        if name != "ADAM":
+            raise ValueError(f"SOLVER.OPTIMIZER={name!r}: expected 'SGD' or 'ADAM'")
+        params = get_default_optimizer_params(
+            model,
+            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+        )
+        adam = maybe_add_gradient_clipping(cfg, torch.optim.Adam)
+        return adam(params, lr=cfg.SOLVER.BASE_LR)
 
     @classmethod
     def build_train_loader(cls, cfg):

@@ -1,0 +1,9 @@
+"""Shared pure-PyTorch layers and ops of vision_plugins."""
+
+from .heatmaps import (  # noqa: F401
+    decode_heatmaps_quarter_offset,
+    decode_heatmaps_taylor,
+    flip_average_heatmaps,
+    heatmap_nms_peaks,
+    render_gaussian_heatmaps,
+)

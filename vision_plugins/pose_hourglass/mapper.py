@@ -1,0 +1,155 @@
+"""Top-down single-person mapper: crop around the person, augment, build heatmap targets.
+
+As in the official MPII pipeline, the network input is the square of side
+``200 · scale · SCALE_PADDING`` around the annotated person ``center`` (MPII units), warped to
+``INPUT_RES``²; training adds a random rotation (±ROT_FACTOR°), a random scale factor in
+SCALE_RANGE and a horizontal flip that swaps left/right joints. Targets are Gaussian heatmaps
+(σ = SIGMA heatmap pixels, the official 9×9 kernel on the pixel holding the joint) at OUTPUT_RES²;
+joints not annotated or falling outside the crop get an all-zero map.
+"""
+
+import cv2
+import numpy as np
+import torch
+from detectron2.config import configurable
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+
+from ..data import MAPPER_REGISTRY, register_test_augmentation
+from ..layers.heatmaps import render_gaussian_heatmaps
+
+__all__ = ["TopDownPoseMapper", "SquareImageCrop", "topdown_affine"]
+
+
+def topdown_affine(center, size, rotation_deg, res):
+    """2×3 matrix taking image pixels to the ``res``² crop: the square of side ``size`` around
+    ``center``, rotated by ``rotation_deg`` (counter-clockwise in the image) about its centre."""
+    t = np.deg2rad(rotation_deg)
+    c, s = np.cos(t) * res / size, np.sin(t) * res / size
+    cx, cy = center
+    return np.array(
+        [[c, s, res / 2 - c * cx - s * cy], [-s, c, res / 2 + s * cx - c * cy]], dtype=np.float64
+    )
+
+
+@MAPPER_REGISTRY.register()
+class TopDownPoseMapper:
+    """Dataset dicts with one person annotation (``center``, ``scale``, ``keypoints``) ->
+    ``{"image", "height", "width", "image_id", "crop_box"}`` (+ ``"gt_heatmaps"`` (K, R, R) and
+    ``"gt_keypoints"`` (K, 3) in network-input pixels when training). ``crop_box`` = [x1, y1, x2,
+    y2] of the (unrotated) crop in the original image, to map predictions back."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        is_train,
+        image_format,
+        input_res,
+        output_res,
+        sigma,
+        scale_padding,
+        rotation,
+        scale_range,
+        flip_prob,
+        flip_indices,
+    ):
+        self.is_train = is_train
+        self.image_format = image_format
+        self.input_res, self.output_res, self.sigma = input_res, output_res, sigma
+        self.scale_padding = scale_padding
+        self.rotation, self.scale_range, self.flip_prob = rotation, scale_range, flip_prob
+        self.flip_indices = flip_indices
+        self.radius = int(3 * sigma + 1)
+
+    @classmethod
+    def from_config(cls, cfg, is_train=True):
+        c, aug = cfg.MODEL.POSE_HOURGLASS, cfg.INPUT.POSE_HOURGLASS
+        names = cfg.DATASETS.TRAIN if is_train else cfg.DATASETS.TEST
+        flip = (
+            utils.create_keypoint_hflip_indices(names) if is_train and aug.FLIP_PROB > 0 else None
+        )
+        return {
+            "is_train": is_train,
+            "image_format": cfg.INPUT.FORMAT,
+            "input_res": c.INPUT_RES,
+            "output_res": c.OUTPUT_RES,
+            "sigma": c.SIGMA,
+            "scale_padding": aug.SCALE_PADDING,
+            "rotation": aug.ROTATION,
+            "scale_range": tuple(aug.SCALE_RANGE),
+            "flip_prob": aug.FLIP_PROB,
+            "flip_indices": flip,
+        }
+
+    def __call__(self, dataset_dict):
+        d = dict(dataset_dict)
+        image = utils.read_image(d["file_name"], format=self.image_format)
+        utils.check_image_size(d, image)
+        if len(d.get("annotations", [])) != 1:
+            raise ValueError(
+                f"{d['file_name']}: a top-down pose sample needs exactly one person annotation, "
+                f"got {len(d.get('annotations', []))}"
+            )
+        ann = d["annotations"][0]
+        size = 200.0 * float(ann["scale"]) * self.scale_padding
+        rotation, flip = 0.0, False
+        if self.is_train:
+            size *= np.random.uniform(*self.scale_range)
+            rotation = np.random.uniform(-self.rotation, self.rotation)
+            flip = np.random.rand() < self.flip_prob
+        res = self.input_res
+        matrix = topdown_affine(ann["center"], size, rotation, res)
+        crop = cv2.warpAffine(image, matrix, (res, res), flags=cv2.INTER_LINEAR)
+        cx, cy = ann["center"]
+        out = {
+            "file_name": d["file_name"],
+            "image_id": d["image_id"],
+            "height": d["height"],
+            "width": d["width"],
+            "crop_box": [cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2],
+        }
+        if self.is_train:
+            kps = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
+            xy = kps[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+            visible = (kps[:, 2] > 0) & (xy >= 0).all(1) & (xy < res).all(1)
+            if flip:
+                crop = crop[:, ::-1]
+                xy[:, 0] = res - xy[:, 0]
+                xy, visible = xy[self.flip_indices], visible[self.flip_indices]
+            hm_xy = torch.as_tensor(xy * (self.output_res / res), dtype=torch.float32)
+            # the official target: the kernel centred on the heatmap pixel holding the joint
+            out["gt_heatmaps"] = render_gaussian_heatmaps(
+                (torch.floor(hm_xy) + 0.5)[None],
+                torch.as_tensor(visible)[None],
+                self.output_res,
+                self.sigma,
+                radius=self.radius,
+            )[0]
+            out["gt_keypoints"] = torch.as_tensor(
+                np.concatenate([xy, visible[:, None] * 2.0], 1), dtype=torch.float32
+            )
+        out["image"] = torch.as_tensor(np.ascontiguousarray(crop.transpose(2, 0, 1)))
+        return out
+
+
+class SquareImageCrop(T.Augmentation):
+    """The whole image as one person crop (``Predictor`` on a raw image): the centred square of
+    side max(H, W), resized to ``res``². The models map predictions back through the same square
+    (``StackedHourglassPose._crop_box``)."""
+
+    def __init__(self, res):
+        super().__init__()
+        self.res = res
+
+    def get_transform(self, image):
+        h, w = image.shape[:2]
+        s = max(h, w)
+        rect = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
+        return T.ExtentTransform(src_rect=rect, output_size=(self.res, self.res))
+
+
+@register_test_augmentation("StackedHourglassPose")
+@register_test_augmentation("KeypointRegressionPose")
+def build_pose_test_augmentation(cfg):
+    return [SquareImageCrop(cfg.MODEL.POSE_HOURGLASS.INPUT_RES)]
