@@ -5,6 +5,7 @@ import math
 import os
 
 import pytest
+import torch
 from detectron2.data import DatasetMapper, MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
 
@@ -67,3 +68,17 @@ def test_mapper_follows_dataset_mapper_name():
             build_mapper(cfg, True)
     finally:
         MAPPER_REGISTRY._obj_map.pop("RecordingMapper")
+
+
+def test_optimizer_follows_solver_optimizer():
+    cfg = setup_cfg(CONFIG, ["SOLVER.BASE_LR", "0.003"])
+    model = Trainer.build_model(cfg)
+    assert isinstance(Trainer.build_optimizer(cfg, model), torch.optim.SGD)
+    cfg = setup_cfg(CONFIG, ["SOLVER.OPTIMIZER", "ADAM", "SOLVER.BASE_LR", "0.003"])
+    adam = Trainer.build_optimizer(cfg, model)
+    assert isinstance(adam, torch.optim.Adam)
+    assert all(g["lr"] == 0.003 for g in adam.param_groups)
+    assert sum(len(g["params"]) for g in adam.param_groups) == len(list(model.parameters()))
+    cfg = setup_cfg(CONFIG, ["SOLVER.OPTIMIZER", "LBFGS"])
+    with pytest.raises(ValueError, match="LBFGS"):
+        Trainer.build_optimizer(cfg, model)
