@@ -97,14 +97,14 @@ def train_step_time(cfg, warmup, iters):
     it = iter(batches)
 
     def step():
-        with EventStorage():
-            losses = model(next(it))
+        losses = model(next(it))
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    return _median_time(step, warmup, iters, cfg.MODEL.DEVICE)
+    with EventStorage():  # detectron2 models log training statistics into it
+        return _median_time(step, warmup, iters, cfg.MODEL.DEVICE)
 
 
 def main(argv=None):

@@ -9,6 +9,7 @@ from detectron2.utils.events import EventStorage
 
 from vision_plugins.data.mpii import MPII_FLIP_INDICES
 from vision_plugins.engine import Predictor, setup_cfg
+from vision_plugins.layers import flip_average_heatmaps
 from vision_plugins.pose_hourglass import KeypointRegressionPose, StackedHourglassPose
 from vision_plugins.pose_hourglass.backbone import PoseHourglassBackbone
 from vision_plugins.pose_hourglass.mapper import TopDownPoseMapper, topdown_affine
@@ -143,3 +144,17 @@ def test_backbone_feature_channels():
     out, feature = bb.forward_features(torch.rand(1, 3, 64, 64))
     assert bb.feature_channels == 24 and feature.shape == (1, 24, 16, 16)
     assert list(out) == ["hm0"] and isinstance(bb.output_shape()["hm0"], ShapeSpec)
+
+
+def test_flip_test_averages_with_the_mirrored_input():
+    model = _model()
+    model.flip_test = True
+    model.eval()
+    image = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+    x = {"image": image, "height": 64, "width": 64}
+    got = model([x])[0]["instances"].pred_heatmaps[0]
+    with torch.no_grad():
+        plain = model.backbone(image[None].float() / 255)["hm1"]
+        mirrored = model.backbone(image[None].flip(-1).float() / 255)["hm1"]
+    expected = flip_average_heatmaps(plain, mirrored, list(MPII_FLIP_INDICES))[0]
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)

@@ -72,16 +72,16 @@ class StackedHourglassPose(nn.Module):
 
     def forward(self, batched_inputs):
         images = self.preprocess_image(batched_inputs)
-        stacks = self.backbone(images)
         if self.training:
             target = torch.stack([x["gt_heatmaps"].to(self.device) for x in batched_inputs])
-            per_stack = [((hm - target) ** 2).mean() for hm in stacks.values()]
+            per_stack = [((hm - target) ** 2).mean() for hm in self.backbone(images).values()]
             return {"loss_heatmap": torch.stack(per_stack).mean()}
-        last = self.backbone._out_features[-1]
-        heatmaps = stacks[last]
+        n = len(images)
+        if self.flip_test:  # the images and their mirrors in one batch
+            images = torch.cat([images, images.flip(-1)])
+        heatmaps = self.backbone(images)[self.backbone._out_features[-1]]
         if self.flip_test:
-            flipped = self.backbone(images.flip(-1))[last]
-            heatmaps = flip_average_heatmaps(heatmaps, flipped, self.flip_indices)
+            heatmaps = flip_average_heatmaps(heatmaps[:n], heatmaps[n:], self.flip_indices)
         return self.postprocess(heatmaps, batched_inputs)
 
     def postprocess(self, heatmaps, batched_inputs):
@@ -140,16 +140,20 @@ class KeypointRegressionPose(StackedHourglassPose):
 
     def forward(self, batched_inputs):
         images = self.preprocess_image(batched_inputs)
-        coords = self._regress(images)
         if self.training:
+            coords = self._regress(images)
             gt = torch.stack([x["gt_keypoints"].to(self.device) for x in batched_inputs])
             weight = (gt[..., 2:] > 0).to(coords.dtype)
             loss = (weight * (coords - gt[..., :2] / self.input_res).abs()).sum()
             return {"loss_keypoint_l1": loss / weight.sum().clamp(min=1) / 2}
+        n = len(images)
+        if self.flip_test:  # the images and their mirrors in one batch
+            images = torch.cat([images, images.flip(-1)])
+        coords = self._regress(images)
         if self.flip_test:
-            mirrored = self._regress(images.flip(-1))[:, self.flip_indices]
+            mirrored = coords[n:, self.flip_indices]
             mirrored = torch.stack([1 - mirrored[..., 0], mirrored[..., 1]], dim=-1)
-            coords = (coords + mirrored) / 2
+            coords = (coords[:n] + mirrored) / 2
         boxes = [self._crop_box(x) for x in batched_inputs]
         xy = crop_to_image(coords * self.input_res, boxes, self.input_res)
         ones = torch.ones(self.num_keypoints, device=xy.device)
