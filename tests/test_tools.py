@@ -89,3 +89,12 @@ def test_benchmark_writes_json(tmp_path):
     assert result["gflops_per_image"] > 0.1  # an R-18 FPN at 96² is ~1 GFLOP
     assert 0.0 < result["share_outside_conv"] < 1.0
     assert result["peak_rss_mb"] > 100
+
+
+def test_benchmark_official_needs_a_runner_for_the_meta_arch(tmp_path):
+    with pytest.raises(SystemExit, match="no official runner for GeneralizedRCNN.*StackedHourglassPose"):
+        benchmark.main(
+            ["--config-file", CONFIG, "--input-size", "64", "--threads", "1", "--warmup", "0",
+             "--iters", "1", "--train-iters", "0", "--official", str(tmp_path),
+             "--output", str(tmp_path / "b.json"), *FAST]
+        )  # fmt: skip

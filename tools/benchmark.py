@@ -2,7 +2,7 @@
 """Speed and size of a model on this machine; prints a table and writes JSON.
 
     python tools/benchmark.py --config-file configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml \
-        [--weights W] [--input-size S] [--threads N] [--output out.json]
+        [--weights W] [--input-size S] [--threads N] [--output out.json] [--official PATH]
 
 Measures (CPU unless MODEL.DEVICE is cuda and available):
 - median inference latency of ``Predictor`` (test transform included) after warm-up;
@@ -10,7 +10,10 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
 - peak memory (CUDA: max allocated; CPU: peak resident set size of the process);
 - GFLOPs per image (fvcore, via detectron2.utils.analysis) and the achieved GFLOP/s;
 - the share of inference time spent outside the dense convolution stack (torch.profiler:
-  1 - time in aten::convolution and below / total).
+  1 - time in aten::convolution and below / total);
+- with ``--official PATH`` (a checkout of the official code): the official inference on the same
+  image with the same weights and threads (``tools/official_runners.py``) and the latency ratio
+  ours / official.
 """
 
 import argparse
@@ -32,6 +35,9 @@ from detectron2.utils.events import EventStorage
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.engine import Predictor, Trainer, setup_cfg
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from official_runners import OFFICIAL_RUNNERS  # noqa: E402
+
 
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -43,6 +49,7 @@ def get_parser():
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--train-iters", type=int, default=5, help="0 skips training timing")
     parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
+    parser.add_argument("--official", help="checkout of the official code to time for comparison")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     return parser
 
@@ -52,17 +59,25 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _median_time(fn, warmup, iters, device):
+def _median_times(fns, warmup, iters, device):
+    """Median wall time of each callable; the callables alternate within every round, so a
+    drift of the machine's speed affects them alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(iters):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, t in zip(fns, times):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def _median_time(fn, warmup, iters, device):
+    return _median_times([fn], warmup, iters, device)[0]
 
 
 def benchmark_image(cfg, size):
@@ -115,7 +130,16 @@ def main(argv=None):
     image = benchmark_image(cfg, args.input_size)
     predictor = Predictor(cfg)
     device = cfg.MODEL.DEVICE
-    latency = _median_time(lambda: predictor(image), args.warmup, args.iters, device)
+    timed = [lambda: predictor(image)]
+    if args.official:
+        runner = OFFICIAL_RUNNERS.get(cfg.MODEL.META_ARCHITECTURE)
+        if runner is None:
+            raise SystemExit(
+                f"--official: no official runner for {cfg.MODEL.META_ARCHITECTURE}; "
+                f"available: {sorted(OFFICIAL_RUNNERS)}"
+            )
+        timed.append(runner(args.official, cfg, predictor.model, image))
+    latency, *official = _median_times(timed, args.warmup, args.iters, device)
     tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
     inputs = [{"image": tensor, "height": image.shape[0], "width": image.shape[1]}]
     flops = FlopCountAnalysis(predictor.model, inputs)
@@ -132,6 +156,9 @@ def main(argv=None):
         "achieved_gflops_per_s": gflops / latency,
         "share_outside_conv": 1.0 - conv_share(predictor, image),
     }
+    if official:
+        result["official_latency_ms"] = official[0] * 1e3
+        result["latency_ratio_vs_official"] = latency / official[0]
     if args.train_iters > 0:
         result["train_step_s"] = train_step_time(cfg, 2, args.train_iters)
         result["train_ims_per_batch"] = cfg.SOLVER.IMS_PER_BATCH

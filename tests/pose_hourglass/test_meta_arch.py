@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from detectron2.layers import ShapeSpec
+from detectron2.structures import BoxMode
 from detectron2.utils.events import EventStorage
 
 from vision_plugins.data.mpii import MPII_FLIP_INDICES
@@ -27,7 +28,7 @@ def test_topdown_affine_hand_values():
 
 def _mapper(**kw):
     args = dict(is_train=True, image_format="RGB", input_res=64, output_res=16, sigma=1.0,
-                scale_padding=1.0, rotation=0.0, scale_range=(1.0, 1.0), flip_prob=0.0,
+                scale_padding=1.0, center_shift=0.0, rotation=0.0, scale_range=(1.0, 1.0), flip_prob=0.0,
                 flip_indices=list(MPII_FLIP_INDICES))  # fmt: skip
     args.update(kw)
     return TopDownPoseMapper(**args)
@@ -62,6 +63,27 @@ def test_mapper_crop_keypoints_and_targets(sample):
     # joint 5 at heatmap (10.1, 9.5): the official kernel peaks (value 1) at pixel (row 9, col 10)
     assert hm[5, 9, 10] == 1.0 and int(hm[5].argmax()) == 9 * 16 + 10
     assert hm[5, 9, 10 + 5] == 0  # the 9x9 kernel (radius 4) ends at column 14
+
+
+def test_official_crop_from_raw_mpii_annotations(sample):
+    # MPII val person "005808361.jpg": raw annotation centre (966, 340), scale 4.718488; the
+    # official annot/valid.h5 stores centre (966, 410.7773184) and scale 5.89810987, cropped as
+    # the 200 * scale square -- our defaults (padding 1.25, shift 15) must give the same square
+    sample["annotations"][0].update(center=[966, 340], scale=4.718488)
+    out = _mapper(scale_padding=1.25, center_shift=15.0, is_train=False)(sample)
+    side = 200 * 5.89810987
+    expected = [966 - side / 2, 410.7773184 - side / 2, 966 + side / 2, 410.7773184 + side / 2]
+    np.testing.assert_allclose(out["crop_box"], expected, atol=1e-3)
+
+
+def test_coco_style_bbox_is_the_person_square(sample):
+    ann = sample["annotations"][0]
+    del ann["center"], ann["scale"]
+    ann.update(bbox=[10, 0, 50, 60], bbox_mode=BoxMode.XYWH_ABS)  # centre (35, 30), side 60
+    assert _mapper()(sample)["crop_box"] == [5.0, 0.0, 65.0, 60.0]
+    del ann["bbox"]
+    with pytest.raises(ValueError, match="img.png.*'center' and 'scale'.*'bbox'"):
+        _mapper()(sample)
 
 
 def test_mapper_flip_swaps_left_and_right(sample):

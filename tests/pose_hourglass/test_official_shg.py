@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from vision_plugins.checkpoint import convert_checkpoint
+from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.layers import decode_heatmaps_quarter_offset
 from vision_plugins.pose_hourglass.backbone import PoseHourglassBackbone
 
@@ -77,3 +78,26 @@ def test_matches_the_official_posenet(official, tmp_path, nstack, inp_dim, incre
     joints = HeatmapParser().parse(np.float32([last]))[0][0, :, :2]
     coords, _ = decode_heatmaps_quarter_offset(torch.from_numpy(last)[None])
     np.testing.assert_array_equal(coords[0].double().numpy(), joints)
+
+
+def test_benchmark_runner_computes_the_official_predictions():
+    """``tools/benchmark.py --official`` times the official inference; it must compute what our
+    Predictor computes (official coordinates are truncated to int by ``utils.img.transform``)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+    from official_runners import OFFICIAL_RUNNERS
+
+    cfg = setup_cfg(
+        "configs/StackedHourglass/shg_2stack_mpii.yaml",
+        ["MODEL.POSE_HOURGLASS.INP_DIM", "32", "MODEL.POSE_HOURGLASS.INPUT_RES", "128",
+         "MODEL.POSE_HOURGLASS.OUTPUT_RES", "32"],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    predictor = Predictor(cfg)
+    for m in predictor.model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    image = np.random.RandomState(0).randint(0, 255, (128, 128, 3), dtype=np.uint8)
+    official = OFFICIAL_RUNNERS["StackedHourglassPose"](OFFICIAL, cfg, predictor.model, image)()
+    ours = predictor(image)["instances"].pred_keypoints[0, :, :2].numpy()
+    np.testing.assert_array_less(np.abs(ours - official[0, :, :2]), 1.0)

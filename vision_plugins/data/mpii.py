@@ -28,6 +28,7 @@ __all__ = [
     "MPII_FLIP_INDICES",
     "MPII_KEYPOINT_CONNECTION_RULES",
     "load_mpii_json",
+    "mpii_to_coco_json",
     "register_mpii_json",
     "register_builtin_mpii",
 ]
@@ -126,6 +127,52 @@ def load_mpii_json(json_file, image_root):
     if not isinstance(entries, list):
         raise ValueError(f"{json_file}: expected a json list of person entries")
     return [_entry_to_dict(e, i, json_file, image_root) for i, e in enumerate(entries)]
+
+
+def mpii_to_coco_json(json_file, image_root, out_file):
+    """Write an MPII-style json as a COCO keypoint json (one image and one ``person`` per entry,
+    16 keypoints in MPII order), for detectron2's ``COCOEvaluator`` (keypoint AP, which then needs
+    16 ``TEST.KEYPOINT_OKS_SIGMAS``). ``bbox`` = the 200·scale person square; MPII has no masks,
+    so ``area`` (OKS's scale²) = the area of the annotated joints' bounding box."""
+    images, annotations = [], []
+    for d in load_mpii_json(json_file, image_root):
+        ann = d["annotations"][0]
+        x1, y1, x2, y2 = ann["bbox"]
+        kps = ann["keypoints"]
+        xs, ys = kps[0::3], kps[1::3]
+        labelled = [i for i, v in enumerate(kps[2::3]) if v > 0]
+        area = (
+            (max(xs[i] for i in labelled) - min(xs[i] for i in labelled))
+            * (max(ys[i] for i in labelled) - min(ys[i] for i in labelled))
+            if labelled
+            else 0.0
+        )
+        images.append(
+            {
+                "id": d["image_id"],
+                "file_name": os.path.relpath(d["file_name"], image_root),
+                "height": d["height"],
+                "width": d["width"],
+            }
+        )
+        annotations.append(
+            {
+                "id": d["image_id"] + 1,
+                "image_id": d["image_id"],
+                "category_id": 1,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "area": area,
+                "iscrowd": 0,
+                "keypoints": kps,
+                "num_keypoints": len(labelled),
+            }
+        )
+    index = {n: i + 1 for i, n in enumerate(MPII_KEYPOINT_NAMES)}
+    skeleton = [[index[a], index[b]] for a, b, _ in MPII_KEYPOINT_CONNECTION_RULES]
+    category = {"id": 1, "name": "person", "keypoints": list(MPII_KEYPOINT_NAMES)}
+    category["skeleton"] = skeleton
+    with open(out_file, "w") as f:
+        json.dump({"images": images, "annotations": annotations, "categories": [category]}, f)
 
 
 def register_mpii_json(name, json_file, image_root, **metadata):

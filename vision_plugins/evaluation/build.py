@@ -17,7 +17,7 @@ from detectron2.evaluation import (
 
 from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
 
-__all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "register_evaluator"]
+__all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "keypoint_oks_sigmas", "register_evaluator"]
 
 EVALUATOR_REGISTRY = {}
 
@@ -32,9 +32,37 @@ def register_evaluator(evaluator_type):
     return deco
 
 
+def keypoint_oks_sigmas(cfg, dataset_name):
+    """``TEST.KEYPOINT_OKS_SIGMAS`` checked against the dataset's ``keypoint_names``: COCO's own
+    17 sigmas are the default only for 17 keypoints; any other K needs K sigmas."""
+    sigmas = list(cfg.TEST.KEYPOINT_OKS_SIGMAS)
+    names = MetadataCatalog.get(dataset_name).get("keypoint_names")
+    if names is None:
+        return sigmas
+    if sigmas and len(sigmas) != len(names):
+        raise ValueError(
+            f"TEST.KEYPOINT_OKS_SIGMAS has {len(sigmas)} values but dataset {dataset_name!r} has "
+            f"{len(names)} keypoints"
+        )
+    if not sigmas and len(names) != 17:
+        raise ValueError(
+            f"dataset {dataset_name!r} has {len(names)} keypoints; COCO keypoint AP needs one OKS "
+            f"sigma per keypoint in TEST.KEYPOINT_OKS_SIGMAS (COCO's defaults cover 17)"
+        )
+    return sigmas
+
+
+def _coco_evaluator(cfg, dataset_name, output_folder):
+    return COCOEvaluator(
+        dataset_name,
+        output_dir=output_folder,
+        kpt_oks_sigmas=keypoint_oks_sigmas(cfg, dataset_name),
+    )
+
+
 @register_evaluator("coco")
 def _coco(cfg, dataset_name, output_folder):
-    return COCOEvaluator(dataset_name, output_dir=output_folder)
+    return _coco_evaluator(cfg, dataset_name, output_folder)
 
 
 @register_evaluator("sem_seg")
@@ -46,7 +74,7 @@ def _sem_seg(cfg, dataset_name, output_folder):
 def _coco_panoptic(cfg, dataset_name, output_folder):
     evaluators = [COCOPanopticEvaluator(dataset_name, output_folder)]
     if cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
-        evaluators.append(COCOEvaluator(dataset_name, output_dir=output_folder))
+        evaluators.append(_coco_evaluator(cfg, dataset_name, output_folder))
     return DatasetEvaluators(evaluators)
 
 

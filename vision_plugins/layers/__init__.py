@@ -7,3 +7,4 @@ from .heatmaps import (  # noqa: F401
     heatmap_nms_peaks,
     render_gaussian_heatmaps,
 )
+from .conv_bn import FoldedConvBN  # noqa: F401

@@ -28,11 +28,16 @@ def add_pose_hourglass_config(cfg):
     # Test-time flip: average with the mirrored input's heatmaps (official test.py does).
     cfg.MODEL.POSE_HOURGLASS.FLIP_TEST = True
     # Top-down crop and training augmentation (TopDownPoseMapper): the crop is the square of side
-    # 200 * scale * SCALE_PADDING around the person centre; training rotates by up to ±ROTATION
-    # degrees, multiplies the crop side by a factor in SCALE_RANGE and flips with FLIP_PROB
-    # (official MPII recipe: ±30°, 0.75-1.25, 0.5).
+    # 200 * scale * SCALE_PADDING around (cx, cy + CENTER_SHIFT * scale), with (cx, cy) and scale
+    # as in the MPII annotation; training rotates by up to ±ROTATION degrees, multiplies the crop
+    # side by a factor in SCALE_RANGE and flips with FLIP_PROB (official MPII recipe: ±30°,
+    # 0.75-1.25, 0.5). The official annotation files (annot/*.h5) store MPII's scale × 1.25 and
+    # centre y + 15 × scale (checked on valid.h5 against the raw MPII values), so with raw MPII
+    # annotations 1.25 and 15 reproduce the official crops; boxes from COCO-style annotations
+    # (no centre/scale) are used as the person square: centre = box centre, scale = max side / 200.
     cfg.INPUT.POSE_HOURGLASS = CN()
     cfg.INPUT.POSE_HOURGLASS.SCALE_PADDING = 1.25
+    cfg.INPUT.POSE_HOURGLASS.CENTER_SHIFT = 15.0
     cfg.INPUT.POSE_HOURGLASS.ROTATION = 30.0
     cfg.INPUT.POSE_HOURGLASS.SCALE_RANGE = (0.75, 1.25)
     cfg.INPUT.POSE_HOURGLASS.FLIP_PROB = 0.5

@@ -1,8 +1,8 @@
 """Top-down single-person mapper: crop around the person, augment, build heatmap targets.
 
 As in the official MPII pipeline, the network input is the square of side
-``200 · scale · SCALE_PADDING`` around the annotated person ``center`` (MPII units), warped to
-``INPUT_RES``²; training adds a random rotation (±ROT_FACTOR°), a random scale factor in
+``200 · scale · SCALE_PADDING`` around the annotated person ``center`` moved down by
+``CENTER_SHIFT · scale`` pixels (MPII units), warped to ``INPUT_RES``²; training adds a random rotation (±ROT_FACTOR°), a random scale factor in
 SCALE_RANGE and a horizontal flip that swaps left/right joints. Targets are Gaussian heatmaps
 (σ = SIGMA heatmap pixels, the official 9×9 kernel on the pixel holding the joint) at OUTPUT_RES²;
 joints not annotated or falling outside the crop get an all-zero map.
@@ -14,11 +14,27 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
+from detectron2.structures import BoxMode
 
 from ..data import MAPPER_REGISTRY, register_test_augmentation
 from ..layers.heatmaps import render_gaussian_heatmaps
 
-__all__ = ["TopDownPoseMapper", "SquareImageCrop", "topdown_affine"]
+__all__ = ["TopDownPoseMapper", "SquareImageCrop", "person_center_scale", "topdown_affine"]
+
+
+def person_center_scale(ann, file_name):
+    """``((cx, cy), scale)`` of a person annotation: MPII's ``center``/``scale`` when present,
+    else the COCO-style ``bbox`` as the person square (box centre, max side / 200)."""
+    if "center" in ann and "scale" in ann:
+        return tuple(float(v) for v in ann["center"]), float(ann["scale"])
+    if "bbox" not in ann:
+        raise ValueError(
+            f"{file_name}: a person annotation needs 'center' and 'scale' (MPII) or 'bbox'"
+        )
+    x1, y1, x2, y2 = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"{file_name}: empty person bbox {ann['bbox']}")
+    return ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, y2 - y1) / 200.0
 
 
 def topdown_affine(center, size, rotation_deg, res):
@@ -34,7 +50,8 @@ def topdown_affine(center, size, rotation_deg, res):
 
 @MAPPER_REGISTRY.register()
 class TopDownPoseMapper:
-    """Dataset dicts with one person annotation (``center``, ``scale``, ``keypoints``) ->
+    """Dataset dicts with one person annotation (``keypoints`` and either MPII's ``center`` and
+    ``scale`` or a COCO-style ``bbox``, see :func:`person_center_scale`) ->
     ``{"image", "height", "width", "image_id", "crop_box"}`` (+ ``"gt_heatmaps"`` (K, R, R) and
     ``"gt_keypoints"`` (K, 3) in network-input pixels when training). ``crop_box`` = [x1, y1, x2,
     y2] of the (unrotated) crop in the original image, to map predictions back."""
@@ -49,6 +66,7 @@ class TopDownPoseMapper:
         output_res,
         sigma,
         scale_padding,
+        center_shift,
         rotation,
         scale_range,
         flip_prob,
@@ -57,7 +75,7 @@ class TopDownPoseMapper:
         self.is_train = is_train
         self.image_format = image_format
         self.input_res, self.output_res, self.sigma = input_res, output_res, sigma
-        self.scale_padding = scale_padding
+        self.scale_padding, self.center_shift = scale_padding, center_shift
         self.rotation, self.scale_range, self.flip_prob = rotation, scale_range, flip_prob
         self.flip_indices = flip_indices
         self.radius = int(3 * sigma + 1)
@@ -76,6 +94,7 @@ class TopDownPoseMapper:
             "output_res": c.OUTPUT_RES,
             "sigma": c.SIGMA,
             "scale_padding": aug.SCALE_PADDING,
+            "center_shift": aug.CENTER_SHIFT,
             "rotation": aug.ROTATION,
             "scale_range": tuple(aug.SCALE_RANGE),
             "flip_prob": aug.FLIP_PROB,
@@ -91,17 +110,17 @@ class TopDownPoseMapper:
                 f"{d['file_name']}: a top-down pose sample needs exactly one person annotation, "
                 f"got {len(d.get('annotations', []))}"
             )
-        ann = d["annotations"][0]
-        size = 200.0 * float(ann["scale"]) * self.scale_padding
+        (cx, cy), scale = person_center_scale(d["annotations"][0], d["file_name"])
+        cy += self.center_shift * scale
+        size = 200.0 * scale * self.scale_padding
         rotation, flip = 0.0, False
         if self.is_train:
             size *= np.random.uniform(*self.scale_range)
             rotation = np.random.uniform(-self.rotation, self.rotation)
             flip = np.random.rand() < self.flip_prob
         res = self.input_res
-        matrix = topdown_affine(ann["center"], size, rotation, res)
+        matrix = topdown_affine((cx, cy), size, rotation, res)
         crop = cv2.warpAffine(image, matrix, (res, res), flags=cv2.INTER_LINEAR)
-        cx, cy = ann["center"]
         out = {
             "file_name": d["file_name"],
             "image_id": d["image_id"],
@@ -110,7 +129,7 @@ class TopDownPoseMapper:
             "crop_box": [cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2],
         }
         if self.is_train:
-            kps = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
+            kps = np.asarray(d["annotations"][0]["keypoints"], np.float64).reshape(-1, 3)
             xy = kps[:, :2] @ matrix[:, :2].T + matrix[:, 2]
             visible = (kps[:, 2] > 0) & (xy >= 0).all(1) & (xy < res).all(1)
             if flip:
