@@ -6,7 +6,6 @@ official ``HeatmapParser.parse`` decoding, without and with the flip test. Toler
 fixture README's.
 """
 
-import importlib.util
 import os
 import sys
 from collections import OrderedDict
@@ -26,22 +25,13 @@ from vision_plugins.layers import (
 from vision_plugins.pose_hourglass import build_pose_hourglass_backbone
 from vision_plugins.pose_hourglass.backbone import Residual
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PARITY = os.path.normpath(os.path.join(REPO, "..", "shared", "parity"))
+from tests.parity import PARITY, REPO, load_fixture, requires_fixtures
+
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import convert_weights  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    not os.path.isdir(PARITY), reason=f"parity fixtures not found at {PARITY}"
-)
+pytestmark = requires_fixtures
 FIXTURES = {"shg_2stack": 2, "shg_8stack": 8}
-
-
-def _load_fixture(name):
-    spec = importlib.util.spec_from_file_location("parity_synth", os.path.join(PARITY, "synth.py"))
-    synth = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(synth)
-    return synth.load_fixture(os.path.join(PARITY, name))
 
 
 class _Wrapper(torch.nn.Module):
@@ -114,7 +104,7 @@ def _assert_decoding(hm, expected, suffix):
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_shg_parity(tmp_path, cpu_threads, name):
-    manifest, sd, image, expected = _load_fixture(name)
+    manifest, sd, image, expected = load_fixture(name)
     src, dst = tmp_path / "checkpoint.pt", tmp_path / "model_d2.pth"
     official = OrderedDict(("model.module." + k, v) for k, v in sd.items())
     torch.save({"state_dict": official, "epoch": 0}, src)

@@ -10,12 +10,15 @@ import re
 
 from .registry import CheckpointFormatError, register_converter
 
+__all__ = ["PREFIX", "torchvision_resnet_key", "convert_torchvision_resnet"]
+
 PREFIX = "backbone.bottom_up."
 _BN = {"weight", "bias", "running_mean", "running_var"}
 
 
-def _rename(key):
-    """torchvision name -> detectron2 ResNet name (without PREFIX); None = drop."""
+def torchvision_resnet_key(key):
+    """torchvision name -> detectron2 ResNet name (without PREFIX); None = drop (``fc``,
+    ``num_batches_tracked``), False = not a torchvision ResNet key."""
     if key.startswith("fc.") or key.endswith("num_batches_tracked"):
         return None  # classifier; BN counters (BatchNorm re-creates them on load)
     m = re.fullmatch(r"conv1\.weight", key)
@@ -55,7 +58,7 @@ def convert_torchvision_resnet(state_dict):
         )
     out = {}
     for key, value in state_dict.items():
-        new = _rename(key)
+        new = torchvision_resnet_key(key)
         if new is False:
             raise CheckpointFormatError(
                 f"unexpected key {key!r} in a torchvision ResNet state_dict"

@@ -3,7 +3,11 @@
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .synthetic import register_all_synthetic
-from .transforms import build_test_augmentation, register_test_augmentation  # noqa: F401
+from .transforms import (  # noqa: F401
+    FixedSizeResize,
+    build_test_augmentation,
+    register_test_augmentation,
+)
 
 register_all_synthetic()
 register_builtin_mpii()

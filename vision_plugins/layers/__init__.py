@@ -8,3 +8,4 @@ from .heatmaps import (  # noqa: F401
     render_gaussian_heatmaps,
 )
 from .conv_bn import FoldedConvBN  # noqa: F401
+from .deform_conv import ModulatedDeformConv2d  # noqa: F401

@@ -1,0 +1,248 @@
+"""YOLACT's anchors, box coding, matching, Fast NMS and mask crop.
+
+Boxes here are *relative* (divided by the network input width/height): anchors ("priors") are
+(cx, cy, w, h), everything else (x1, y1, x2, y2), as in the official code.
+"""
+
+import math
+from itertools import product
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling.anchor_generator import ANCHOR_GENERATOR_REGISTRY
+from torch import nn
+
+__all__ = [
+    "YolactAnchorGenerator",
+    "box_iou",
+    "box_iof",
+    "crop_masks",
+    "decode_boxes",
+    "encode_boxes",
+    "fast_nms",
+    "cross_class_fast_nms",
+    "match_anchors",
+    "point_form",
+    "sanitize_coordinates",
+]
+
+VARIANCES = (0.1, 0.2)  # SSD box-coding variances (centre, size)
+
+
+@ANCHOR_GENERATOR_REGISTRY.register()
+class YolactAnchorGenerator(nn.Module):
+    """Anchors of every FPN level, (sum_l H_l W_l A, 4) relative (cx, cy, w, h).
+
+    Unlike detectron2's ``DefaultAnchorGenerator``, centres come from the feature size, not the
+    stride: ((i + 0.5) / W_l, (j + 0.5) / H_l), and sizes are relative to ``max_size`` (the
+    official ``use_pixel_scales``): w = s·sqrt(ar) / max_size, h = s / sqrt(ar) / max_size, or
+    h = w with ``square``. Order: row-major positions, then scales, then aspect ratios."""
+
+    @configurable
+    def __init__(self, *, sizes, aspect_ratios, scales_per_octave=1, max_size=550, square=True):
+        super().__init__()
+        self.sizes = [
+            [s * 2 ** (i / scales_per_octave) for i in range(scales_per_octave)] for s in sizes
+        ]
+        self.aspect_ratios = list(aspect_ratios)
+        self.max_size, self.square = max_size, square
+        self._cache = {}
+
+    @classmethod
+    def from_config(cls, cfg, input_shape=None):
+        c = cfg.MODEL.YOLACT
+        return {
+            "sizes": list(c.ANCHOR_SIZES),
+            "aspect_ratios": list(c.ASPECT_RATIOS),
+            "scales_per_octave": c.SCALES_PER_OCTAVE,
+            "max_size": c.MAX_SIZE,
+            "square": c.SQUARE_ANCHORS,
+        }
+
+    @property
+    def num_anchors(self) -> int:
+        """Anchors per location (the same on every level)."""
+        return len(self.sizes[0]) * len(self.aspect_ratios)
+
+    def level_anchors(self, level: int, conv_h: int, conv_w: int) -> List[float]:
+        data = []
+        for j, i in product(range(conv_h), range(conv_w)):
+            x, y = (i + 0.5) / conv_w, (j + 0.5) / conv_h
+            for scale in self.sizes[level]:
+                for ar in self.aspect_ratios:
+                    w = scale * math.sqrt(ar) / self.max_size
+                    h = w if self.square else scale / math.sqrt(ar) / self.max_size
+                    data += [x, y, w, h]
+        return data
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(features) != len(self.sizes):
+            raise ValueError(
+                f"{len(features)} feature levels but {len(self.sizes)} anchor sizes "
+                f"(MODEL.YOLACT.ANCHOR_SIZES)"
+            )
+        shapes = tuple(tuple(f.shape[-2:]) for f in features)
+        ref = features[0]
+        key = (shapes, ref.device)
+        if key not in self._cache:
+            data = []
+            for level, (h, w) in enumerate(shapes):
+                data += self.level_anchors(level, h, w)
+            # float64 arithmetic as in Python, stored as float32 like the official torch.Tensor
+            self._cache[key] = torch.tensor(data, dtype=torch.float32, device=ref.device).view(
+                -1, 4
+            )
+        return self._cache[key]
+
+
+def point_form(priors: torch.Tensor) -> torch.Tensor:
+    """(cx, cy, w, h) -> (x1, y1, x2, y2)."""
+    return torch.cat((priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2), 1)
+
+
+def _intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(..., A, 4), (..., B, 4) -> (..., A, B) intersection areas."""
+    lt = torch.max(a[..., :, None, :2], b[..., None, :, :2])
+    rb = torch.min(a[..., :, None, 2:], b[..., None, :, 2:])
+    return (rb - lt).clamp(min=0).prod(-1)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of (..., A, 4) and (..., B, 4) boxes -> (..., A, B) (batched like the official
+    ``jaccard``)."""
+    inter = _intersection(a, b)
+    area_a = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]))[..., :, None]
+    area_b = ((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]))[..., None, :]
+    return inter / (area_a + area_b - inter)
+
+
+def box_iof(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Intersection over the area of ``a``'s boxes: (A, 4), (B, 4) -> (A, B)."""
+    area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
+    return _intersection(a, b) / area_a
+
+
+def encode_boxes(matched: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """SSD coding of (x1, y1, x2, y2) boxes against (cx, cy, w, h) priors (no clamp)."""
+    g_cxcy = (matched[:, :2] + matched[:, 2:]) / 2 - priors[:, :2]
+    g_cxcy = g_cxcy / (VARIANCES[0] * priors[:, 2:])
+    g_wh = torch.log((matched[:, 2:] - matched[:, :2]) / priors[:, 2:]) / VARIANCES[1]
+    return torch.cat([g_cxcy, g_wh], 1)
+
+
+def decode_boxes(loc: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`encode_boxes`: (..., P, 4) deltas -> (..., P, 4) (x1, y1, x2, y2)."""
+    cxcy = priors[..., :2] + loc[..., :2] * VARIANCES[0] * priors[..., 2:]
+    wh = priors[..., 2:] * torch.exp(loc[..., 2:] * VARIANCES[1])
+    x1y1 = cxcy - wh / 2
+    return torch.cat([x1y1, x1y1 + wh], -1)
+
+
+def match_anchors(
+    truths: torch.Tensor,
+    labels: torch.Tensor,
+    priors: torch.Tensor,
+    crowd_boxes: Optional[torch.Tensor],
+    pos_thresh: float = 0.5,
+    neg_thresh: float = 0.4,
+    crowd_iof: float = 0.7,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Official ``match``: ``(conf_t, loc_t, idx_t)`` for one image.
+
+    ``conf_t`` (P,): 1 + label for positives (IoU >= pos), 0 background (IoU < neg), -1 neutral;
+    every GT is first forced onto its best prior (greedy, best pair first). A non-positive prior
+    whose intersection with a crowd box / its own area > crowd_iof is neutral. ``loc_t`` (P, 4)
+    encoded boxes of the matched GT, ``idx_t`` (P,) matched GT index. No GT: every prior is
+    background (or neutral near a crowd), ``loc_t`` zeros, ``idx_t`` zeros."""
+    num_priors = priors.shape[0]
+    decoded = point_form(priors)
+    if truths.shape[0] == 0:
+        conf = torch.zeros(num_priors, dtype=torch.long, device=priors.device)
+        loc = torch.zeros(num_priors, 4, device=priors.device)
+        idx = torch.zeros(num_priors, dtype=torch.long, device=priors.device)
+    else:
+        overlaps = box_iou(truths, decoded)
+        best_truth_overlap, best_truth_idx = overlaps.max(0)
+        for _ in range(overlaps.shape[0]):
+            best_prior_overlap, best_prior_idx = overlaps.max(1)
+            j = best_prior_overlap.max(0)[1]
+            i = best_prior_idx[j]
+            overlaps[:, i] = -1
+            overlaps[j, :] = -1
+            best_truth_overlap[i] = 2
+            best_truth_idx[i] = j
+        conf = labels[best_truth_idx] + 1
+        conf[best_truth_overlap < pos_thresh] = -1
+        conf[best_truth_overlap < neg_thresh] = 0
+        loc = encode_boxes(truths[best_truth_idx], priors)
+        idx = best_truth_idx
+    if crowd_boxes is not None and crowd_boxes.shape[0] > 0 and crowd_iof < 1:
+        best_crowd = box_iof(decoded, crowd_boxes).max(1)[0]
+        conf[(conf <= 0) & (best_crowd > crowd_iof)] = -1
+    return conf, loc, idx
+
+
+def fast_nms(
+    boxes: torch.Tensor,
+    coefs: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float = 0.5,
+    top_k: int = 200,
+    max_detections: int = 100,
+):
+    """Official per-class Fast NMS. ``scores`` (C, N) foreground scores of the N candidates;
+    per class the ``top_k`` best candidates (whatever their score for that class), a candidate is
+    dropped if a higher-scored one of its class overlaps it by IoU > ``iou_threshold`` (even if
+    that one is itself dropped); the ``max_detections`` best survivors over all classes.
+    Returns ``(boxes, coefs, classes, scores)``."""
+    scores, idx = scores.sort(1, descending=True)
+    idx = idx[:, :top_k].contiguous()
+    scores = scores[:, :top_k]
+    num_classes, num_dets = idx.shape
+    boxes = boxes[idx.view(-1)].view(num_classes, num_dets, 4)
+    coefs = coefs[idx.view(-1)].view(num_classes, num_dets, -1)
+    iou = box_iou(boxes, boxes).triu_(diagonal=1)
+    keep = iou.max(dim=1)[0] <= iou_threshold
+    classes = torch.arange(num_classes, device=boxes.device)[:, None].expand_as(keep)[keep]
+    boxes, coefs, scores = boxes[keep], coefs[keep], scores[keep]
+    scores, order = scores.sort(0, descending=True)
+    order, scores = order[:max_detections], scores[:max_detections]
+    return boxes[order], coefs[order], classes[order], scores
+
+
+def cross_class_fast_nms(
+    boxes: torch.Tensor,
+    coefs: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float = 0.5,
+    top_k: int = 200,
+):
+    """Official ``cc_fast_nms``: each candidate takes its best class; one Fast NMS over the
+    ``top_k`` best candidates regardless of class; every survivor is returned, best first (at
+    most ``top_k``: the official cross-class path applies no detection limit)."""
+    scores, classes = scores.max(dim=0)
+    idx = scores.sort(0, descending=True)[1][:top_k]
+    iou = box_iou(boxes[idx], boxes[idx]).triu_(diagonal=1)
+    idx = idx[iou.max(dim=0)[0] <= iou_threshold]
+    return boxes[idx], coefs[idx], classes[idx], scores[idx]
+
+
+def sanitize_coordinates(x1: torch.Tensor, x2: torch.Tensor, size: int, padding: int = 0):
+    """Relative -> absolute (× size), ordered, padded by ``padding`` and clamped to [0, size]
+    (the official ``sanitize_coordinates`` with ``cast=False``)."""
+    x1, x2 = x1 * size, x2 * size
+    lo, hi = torch.min(x1, x2), torch.max(x1, x2)
+    return (lo - padding).clamp(min=0), (hi + padding).clamp(max=size)
+
+
+def crop_masks(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> torch.Tensor:
+    """Zero every pixel of mask n outside box n (relative x1y1x2y2), grown by ``padding``
+    pixels: (H, W, N) masks, (N, 4) boxes, as the official ``crop``."""
+    h, w, _ = masks.shape
+    x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], w, padding)
+    y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], h, padding)
+    cols = torch.arange(w, device=masks.device, dtype=x1.dtype)[None, :, None]
+    rows = torch.arange(h, device=masks.device, dtype=x1.dtype)[:, None, None]
+    keep = (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
+    return masks * keep

@@ -1,0 +1,219 @@
+"""``YOLACT`` meta-architecture (YOLACT and YOLACT++ through MODEL.YOLACT flags).
+
+Bolya et al., "YOLACT: Real-time Instance Segmentation" (ICCV 2019) and "YOLACT++" (TPAMI
+2020), as in dbolya/yolact @902073d: a one-stage detector whose masks are linear combinations of
+k image-wide prototypes (ProtoNet on P3) with per-anchor coefficients, assembled after NMS.
+"""
+
+from typing import Dict, List
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from detectron2.structures import Boxes, ImageList, Instances
+from torch import nn
+
+from .box_ops import (
+    YolactAnchorGenerator,
+    crop_masks,
+    cross_class_fast_nms,
+    decode_boxes,
+    fast_nms,
+    sanitize_coordinates,
+)
+from .heads import FastMaskIoUNet, ProtoNet, YolactHead
+from .loss import YolactLossConfig, YolactTargets, yolact_losses
+
+__all__ = ["YOLACT"]
+
+
+@META_ARCH_REGISTRY.register()
+class YOLACT(nn.Module):
+    """Input: detectron2 dicts whose ``image`` is the MAX_SIZE² network input
+    (``YolactDatasetMapper`` / ``Predictor`` resize it), ``height``/``width`` the output size.
+
+    Training returns ``loss_box``, ``loss_cls``, ``loss_mask``, ``loss_semseg`` (+
+    ``loss_maskiou`` for YOLACT++), see ``yolact.loss``. Inference returns per image
+    ``Instances`` at (height, width) with ``pred_boxes``, ``scores``, ``pred_classes``
+    (0-based), ``pred_masks`` (bool) and, with MASKIOU.ENABLED, ``mask_scores`` = score x predicted
+    mask IoU (the official mask re-scoring, used for segm AP)."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone,
+        anchor_generator,
+        num_classes,
+        num_prototypes=32,
+        pixel_mean,
+        pixel_std,
+        semseg_on=True,
+        maskiou_on=False,
+        loss_cfg=None,
+        nms_conf_thresh=0.05,
+        nms_iou_thresh=0.5,
+        nms_top_k=200,
+        max_detections=100,
+        cross_class_nms=False,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.in_features = backbone._out_features
+        channels = backbone.output_shape()[self.in_features[0]].channels
+        self.anchor_generator = anchor_generator
+        self.num_classes = num_classes
+        self.proto_net = ProtoNet(channels, channels, num_prototypes)
+        self.head = YolactHead(channels, anchor_generator.num_anchors, num_classes, num_prototypes)
+        self.semantic_seg_conv = nn.Conv2d(channels, num_classes, 1) if semseg_on else None
+        self.maskiou_net = FastMaskIoUNet(num_classes) if maskiou_on else None
+        self.loss_cfg = loss_cfg or YolactLossConfig()
+        self.nms_conf_thresh, self.nms_iou_thresh = nms_conf_thresh, nms_iou_thresh
+        self.nms_top_k, self.max_detections = nms_top_k, max_detections
+        self.cross_class_nms = cross_class_nms
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self._init_weights()
+
+    def _init_weights(self):
+        """Official ``init_weights``: Xavier-uniform weights and zero biases for every conv
+        outside the backbone."""
+        resnet = {id(m) for m in self.backbone.bottom_up.modules()}
+        for m in self.modules():
+            if type(m) is nn.Conv2d and id(m) not in resnet:
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @classmethod
+    def from_config(cls, cfg):
+        c = cfg.MODEL.YOLACT
+        return {
+            "backbone": build_backbone(cfg),
+            "anchor_generator": YolactAnchorGenerator(cfg),
+            "num_classes": c.NUM_CLASSES,
+            "num_prototypes": c.NUM_PROTOTYPES,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "semseg_on": c.SEMSEG_ON,
+            "maskiou_on": c.MASKIOU.ENABLED,
+            "loss_cfg": YolactLossConfig(
+                pos_iou=c.POS_IOU, neg_iou=c.NEG_IOU, crowd_iof=c.CROWD_IOF,
+                negpos_ratio=c.NEGPOS_RATIO, bbox_alpha=c.BBOX_ALPHA, conf_alpha=c.CONF_ALPHA,
+                mask_alpha=c.MASK_ALPHA, semseg_alpha=c.SEMSEG_ALPHA,
+                masks_to_train=c.MASKS_TO_TRAIN, maskiou_alpha=c.MASKIOU.ALPHA,
+                maskiou_discard_area=c.MASKIOU.DISCARD_AREA,
+            ),  # fmt: skip
+            "nms_conf_thresh": c.NMS.CONF_THRESH,
+            "nms_iou_thresh": c.NMS.IOU_THRESH,
+            "nms_top_k": c.NMS.TOP_K,
+            "max_detections": c.NMS.MAX_DETECTIONS,
+            "cross_class_nms": c.NMS.CROSS_CLASS,
+        }
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    def preprocess_image(self, batched_inputs) -> ImageList:
+        images = []
+        for x in batched_inputs:
+            image = x["image"].to(self.device).float()
+            if image.shape[0] == 1:  # grayscale: the same plane on every channel
+                image = image.expand(self.pixel_mean.shape[0], -1, -1)
+            images.append((image - self.pixel_mean) / self.pixel_std)
+        return ImageList.from_tensors(images)
+
+    def forward_features(self, images: torch.Tensor):
+        """Network outputs: loc (N, P, 4), conf logits (N, P, C+1), coefs (N, P, k), priors
+        (P, 4), proto (N, Hp, Wp, k), features."""
+        features = self.backbone(images)
+        feats = [features[f] for f in self.in_features]
+        proto = self.proto_net(feats[0]).permute(0, 2, 3, 1).contiguous()
+        loc, conf, coefs = self.head(feats)
+        priors = self.anchor_generator(feats)
+        return loc, conf, coefs, priors, proto, feats
+
+    def forward(self, batched_inputs: List[Dict]):
+        images = self.preprocess_image(batched_inputs)
+        loc, conf, coefs, priors, proto, feats = self.forward_features(images.tensor)
+        if self.training:
+            segm = self.semantic_seg_conv(feats[0]) if self.semantic_seg_conv is not None else None
+            targets = [self._targets(x, hw) for x, hw in zip(batched_inputs, images.image_sizes)]
+            return yolact_losses(
+                loc, conf, coefs, priors, proto, segm, targets, self.loss_cfg, self.maskiou_net
+            )
+        scores = F.softmax(conf, -1)
+        results = []
+        for i, x in enumerate(batched_inputs):
+            h, w = images.image_sizes[i]
+            instances = self.inference_single(
+                decode_boxes(loc[i], priors), scores[i], coefs[i], proto[i],
+                x.get("height", h), x.get("width", w),
+            )  # fmt: skip
+            results.append({"instances": instances})
+        return results
+
+    def _targets(self, x, image_size) -> YolactTargets:
+        h, w = image_size
+        scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=self.device)
+        inst = x["instances"].to(self.device)
+        masks = inst.gt_masks
+        if not isinstance(masks, torch.Tensor):  # PolygonMasks / BitMasks -> (G, H, W)
+            masks = (
+                masks.tensor
+                if hasattr(masks, "tensor")
+                else _rasterize(masks, h, w, self.device)
+            )
+        crowd = x.get("crowd_boxes")
+        return YolactTargets(
+            boxes=inst.gt_boxes.tensor / scale,
+            labels=inst.gt_classes,
+            masks=masks.float(),
+            crowd_boxes=None if crowd is None else crowd.to(self.device) / scale,
+        )
+
+    @torch.no_grad()
+    def inference_single(self, boxes, scores, coefs, proto, height, width) -> Instances:
+        """Official ``Detect`` + ``postprocess`` for one image: ``boxes`` (P, 4) relative,
+        ``scores`` (P, C+1) softmax, ``coefs`` (P, k), ``proto`` (Hp, Wp, k)."""
+        result = Instances((height, width))
+        fg = scores[:, 1:]
+        keep = fg.max(dim=1)[0] > self.nms_conf_thresh
+        if not keep.any():
+            return _empty_instances(result, self.maskiou_net is not None, self.device)
+        args = (boxes[keep], coefs[keep], fg[keep].t(), self.nms_iou_thresh, self.nms_top_k)
+        if self.cross_class_nms:
+            boxes, coefs, classes, scores = cross_class_fast_nms(*args)
+        else:
+            boxes, coefs, classes, scores = fast_nms(*args, self.max_detections)
+        masks = torch.sigmoid(proto @ coefs.t())
+        masks = crop_masks(masks, boxes).permute(2, 0, 1).contiguous()
+        if self.maskiou_net is not None:
+            iou = self.maskiou_net(masks[:, None]).gather(1, classes[:, None]).squeeze(1)
+            result.mask_scores = scores * iou
+        masks = F.interpolate(masks[None], (height, width), mode="bilinear", align_corners=False)
+        result.pred_masks = masks[0] > 0.5
+        x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
+        y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
+        result.pred_boxes = Boxes(torch.stack([x1, y1, x2, y2], 1))
+        result.scores = scores
+        result.pred_classes = classes
+        return result
+
+
+def _rasterize(polygon_masks, h, w, device):
+    from detectron2.structures import BitMasks
+
+    return BitMasks.from_polygon_masks(polygon_masks, h, w).tensor.to(device)
+
+
+def _empty_instances(result, with_mask_scores, device):
+    h, w = result.image_size
+    result.pred_boxes = Boxes(torch.zeros(0, 4, device=device))
+    result.scores = torch.zeros(0, device=device)
+    result.pred_classes = torch.zeros(0, dtype=torch.long, device=device)
+    result.pred_masks = torch.zeros(0, h, w, dtype=torch.bool, device=device)
+    if with_mask_scores:
+        result.mask_scores = torch.zeros(0, device=device)
+    return result
