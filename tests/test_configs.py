@@ -41,6 +41,11 @@ def _detection_batches(cfg, h=64, w=80):
         xy = torch.stack([torch.linspace(12, 58, k), torch.linspace(10, 54, k)], dim=1)
         inst.gt_keypoints = Keypoints(torch.cat([xy, torch.full((k, 1), 2.0)], dim=1)[None])
     image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8).float()
+    if cfg.MODEL.META_ARCHITECTURE == "YOLACT":
+        expected = {"loss_box", "loss_cls", "loss_mask", "loss_semseg"}
+        expected |= {"loss_maskiou"} if cfg.MODEL.YOLACT.MASKIOU.ENABLED else set()
+        test = {"image": image, "height": h, "width": w}
+        return [dict(test, instances=inst)], [test], expected
     expected = {"loss_rpn_cls", "loss_cls", "loss_box_reg"}
     expected |= {"loss_mask"} if cfg.MODEL.MASK_ON else set()
     expected |= {"loss_keypoint"} if cfg.MODEL.KEYPOINT_ON else set()
@@ -67,7 +72,12 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
     torch.manual_seed(0)
     model = build_model(cfg)
     pose = cfg.MODEL.META_ARCHITECTURE in ("StackedHourglassPose", "KeypointRegressionPose")
-    train, test, expected = (_pose_batches if pose else _detection_batches)(cfg)
+    if pose:
+        train, test, expected = _pose_batches(cfg)
+    elif cfg.MODEL.META_ARCHITECTURE == "YOLACT":  # FastMaskIoUNet needs >= 252 px inputs
+        train, test, expected = _detection_batches(cfg, 256, 256)
+    else:
+        train, test, expected = _detection_batches(cfg)
     with EventStorage():
         losses = model(train)
     assert expected <= set(losses)

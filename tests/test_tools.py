@@ -36,8 +36,10 @@ def test_predictor_uses_the_test_transform_and_returns_original_size():
     hook.remove()
     assert out["instances"].image_size == (50, 75)
     assert seen["hw"][0] >= 96 and seen["hw"][0] % 32 == 0  # resized to 96, padded to /32
-    with pytest.raises(ValueError, match="H×W×3"):
-        predictor(image[:, :, 0])
+    gray = predictor(image[:, :, 0])["instances"]  # grayscale: replicated to 3 channels
+    assert gray.image_size == (50, 75)
+    with pytest.raises(ValueError, match="H×W×3 BGR or H×W grayscale"):
+        predictor(image[:, :, :2])
 
 
 def test_demo_on_images_folder_and_video(tmp_path):

@@ -1,5 +1,6 @@
 """``Predictor``: single-image inference with the architecture's own test transform."""
 
+import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
@@ -17,8 +18,9 @@ class Predictor:
     ``cfg.MODEL.META_ARCHITECTURE`` (e.g. YOLACT's fixed 550×550 resize), not always a
     shortest-edge resize.
 
-    ``predictor(image)`` takes an H×W×3 uint8 image in BGR order (as ``cv2.imread`` returns) and
-    returns the model's output dict for it (``instances`` etc. in original-image coordinates).
+    ``predictor(image)`` takes an H×W×3 uint8 image in BGR order (as ``cv2.imread`` returns), or
+    a grayscale H×W / H×W×1 image (replicated to 3 channels), and returns the model's output dict
+    for it (``instances`` etc. in original-image coordinates).
     """
 
     def __init__(self, cfg, model=None):
@@ -36,8 +38,12 @@ class Predictor:
             raise ValueError(f"INPUT.FORMAT={self.input_format!r}: Predictor supports RGB or BGR")
 
     def __call__(self, original_image):
+        if original_image.ndim == 2 or (original_image.ndim == 3 and original_image.shape[2] == 1):
+            original_image = np.repeat(original_image.reshape(original_image.shape[:2] + (1,)), 3, 2)
         if original_image.ndim != 3 or original_image.shape[2] != 3:
-            raise ValueError(f"expected an H×W×3 BGR image, got shape {original_image.shape}")
+            raise ValueError(
+                f"expected an H×W×3 BGR or H×W grayscale image, got shape {original_image.shape}"
+            )
         image = original_image
         if self.input_format == "RGB":
             image = convert_image_to_rgb(image, "BGR")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
-from detectron2.structures import Boxes, ImageList, Instances
+from detectron2.structures import BitMasks, Boxes, ImageList, Instances, PolygonMasks
 from torch import nn
 
 from .box_ops import (
@@ -158,13 +158,12 @@ class YOLACT(nn.Module):
         h, w = image_size
         scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=self.device)
         inst = x["instances"].to(self.device)
-        masks = inst.gt_masks
-        if not isinstance(masks, torch.Tensor):  # PolygonMasks / BitMasks -> (G, H, W)
-            masks = (
-                masks.tensor
-                if hasattr(masks, "tensor")
-                else _rasterize(masks, h, w, self.device)
-            )
+        if not inst.has("gt_masks"):  # no annotation left in this image
+            masks = torch.zeros(len(inst), h, w, device=self.device)
+        elif isinstance(inst.gt_masks, PolygonMasks):
+            masks = BitMasks.from_polygon_masks(inst.gt_masks, h, w).tensor
+        else:
+            masks = inst.gt_masks.tensor
         crowd = x.get("crowd_boxes")
         return YolactTargets(
             boxes=inst.gt_boxes.tensor / scale,
@@ -200,12 +199,6 @@ class YOLACT(nn.Module):
         result.scores = scores
         result.pred_classes = classes
         return result
-
-
-def _rasterize(polygon_masks, h, w, device):
-    from detectron2.structures import BitMasks
-
-    return BitMasks.from_polygon_masks(polygon_masks, h, w).tensor.to(device)
 
 
 def _empty_instances(result, with_mask_scores, device):
