@@ -1,4 +1,5 @@
 """Evaluator dispatch by the dataset's ``evaluator_type`` (+ task metrics detectron2 lacks)."""
 
 from .build import EVALUATOR_REGISTRY, build_evaluator, register_evaluator  # noqa: F401
+from .coco import MaskScoreCOCOEvaluator  # noqa: F401
 from .pckh import PCKhEvaluator, compute_pckh  # noqa: F401,E402

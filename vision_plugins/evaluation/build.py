@@ -8,14 +8,10 @@
 import os
 
 from detectron2.data import MetadataCatalog
-from detectron2.evaluation import (
-    COCOEvaluator,
-    COCOPanopticEvaluator,
-    DatasetEvaluators,
-    SemSegEvaluator,
-)
+from detectron2.evaluation import COCOPanopticEvaluator, DatasetEvaluators, SemSegEvaluator
 
 from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
+from .coco import MaskScoreCOCOEvaluator
 
 __all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "keypoint_oks_sigmas", "register_evaluator"]
 
@@ -53,7 +49,7 @@ def keypoint_oks_sigmas(cfg, dataset_name):
 
 
 def _coco_evaluator(cfg, dataset_name, output_folder):
-    return COCOEvaluator(
+    return MaskScoreCOCOEvaluator(
         dataset_name,
         output_dir=output_folder,
         kpt_oks_sigmas=keypoint_oks_sigmas(cfg, dataset_name),
