@@ -42,7 +42,12 @@ def test_predictor_uses_the_test_transform_and_returns_original_size():
         predictor(image[:, :, :2])
 
 
-def test_demo_on_images_folder_and_video(tmp_path):
+@pytest.mark.parametrize(
+    "config,opts",
+    [(CONFIG, FAST),
+     ("configs/YOLACT/yolact_R_18_FPN_synth_shapes.yaml", ["MODEL.YOLACT.MAX_SIZE", "96"])],
+)  # fmt: skip
+def test_demo_on_images_folder_and_video(tmp_path, config, opts):
     images = [d["file_name"] for d in DatasetCatalog.get("vp_shapes_val")[:2]]
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -54,7 +59,7 @@ def test_demo_on_images_folder_and_video(tmp_path):
         writer.write(cv2.imread(f))
     writer.release()
     out = tmp_path / "out"
-    demo.main(["--config-file", CONFIG, "--input", str(folder), video, "--output", str(out), *FAST])
+    demo.main(["--config-file", config, "--input", str(folder), video, "--output", str(out), *opts])
     assert sorted(os.listdir(out)) == ["clip.mp4", "im0.png", "im1.png"]
     vis = cv2.imread(str(out / "im0.png"))
     assert vis.shape[:2] == (512, 512)  # small images are drawn enlarged
