@@ -46,8 +46,9 @@ def _outputs(anns, with_mask_scores):
         masks = torch.zeros(2, H, W, dtype=torch.bool)
         masks[0, y : y + h, x : x + w] = True
         masks[1, 24:38, 24:36] = True
-        inst = Instances((H, W), pred_boxes=Boxes(boxes), scores=torch.tensor([0.9, 0.5]),
-                         pred_classes=torch.zeros(2, dtype=torch.long), pred_masks=masks)  # fmt: skip
+        inst = Instances((H, W), pred_boxes=Boxes(boxes), pred_masks=masks)
+        inst.scores = torch.tensor([0.9, 0.5])
+        inst.pred_classes = torch.zeros(2, dtype=torch.long)
         if with_mask_scores:
             inst.mask_scores = torch.tensor([0.1, 0.9])
         pairs.append(({"image_id": a["image_id"]}, {"instances": inst}))

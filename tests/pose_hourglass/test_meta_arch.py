@@ -28,8 +28,8 @@ def test_topdown_affine_hand_values():
 
 def _mapper(**kw):
     args = dict(is_train=True, image_format="RGB", input_res=64, output_res=16, sigma=1.0,
-                scale_padding=1.0, center_shift=0.0, rotation=0.0, scale_range=(1.0, 1.0), flip_prob=0.0,
-                flip_indices=list(MPII_FLIP_INDICES))  # fmt: skip
+                scale_padding=1.0, center_shift=0.0, rotation=0.0, scale_range=(1.0, 1.0),
+                flip_prob=0.0, flip_indices=list(MPII_FLIP_INDICES))  # fmt: skip
     args.update(kw)
     return TopDownPoseMapper(**args)
 

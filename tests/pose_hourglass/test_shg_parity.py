@@ -16,6 +16,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
 
+from tests.parity import PARITY, REPO, load_fixture, requires_fixtures
 from vision_plugins.engine import setup_cfg
 from vision_plugins.layers import (
     decode_heatmaps_quarter_offset,
@@ -24,8 +25,6 @@ from vision_plugins.layers import (
 )
 from vision_plugins.pose_hourglass import build_pose_hourglass_backbone
 from vision_plugins.pose_hourglass.backbone import Residual
-
-from tests.parity import PARITY, REPO, load_fixture, requires_fixtures
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import convert_weights  # noqa: E402

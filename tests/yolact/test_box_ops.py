@@ -57,9 +57,7 @@ def test_non_square_anchors_of_yolact_plus():
     # scales outer (24, 24·2^(1/3), 24·2^(2/3)), aspect ratios inner; w = s√ar, h = s/√ar
     for k, (j, ar) in enumerate((j, ar) for j in range(3) for ar in (1, 0.5, 2)):
         s = 24 * 2 ** (j / 3)
-        np.testing.assert_allclose(
-            priors[k, 2:], [s * math.sqrt(ar), s / math.sqrt(ar)], rtol=1e-5
-        )
+        np.testing.assert_allclose(priors[k, 2:], [s * math.sqrt(ar), s / math.sqrt(ar)], rtol=1e-5)
 
 
 def test_box_coding_hand_values_and_round_trip():

@@ -27,7 +27,10 @@ OFFICIAL = os.environ.get("VP_OFFICIAL_YOLACT")
 pytestmark = pytest.mark.skipif(not OFFICIAL, reason="set VP_OFFICIAL_YOLACT to a yolact checkout")
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
-CASES = {"yolact": "yolact_R_50_FPN_550_coco.yaml", "yolact_plus": "yolact_plus_R_50_FPN_550_coco.yaml"}
+CASES = {
+    "yolact": "yolact_R_50_FPN_550_coco.yaml",
+    "yolact_plus": "yolact_plus_R_50_FPN_550_coco.yaml",
+}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -116,8 +119,8 @@ def test_losses(pair):
     net.train()
     net.freeze_bn()
     ours.eval()  # frozen BN on both sides
-    ref = ns.MultiBoxLoss(81, 0.5, 0.4, 3)(net, net(x), targets, [m.clone() for m in masks],
-                                          num_crowds)  # fmt: skip
+    criterion = ns.MultiBoxLoss(81, 0.5, 0.4, 3)
+    ref = criterion(net, net(x), targets, [m.clone() for m in masks], num_crowds)
     loc, conf, coefs, priors, proto, feats = ours.forward_features(x)
     segm = ours.semantic_seg_conv(feats[0])
     ts = []

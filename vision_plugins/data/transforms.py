@@ -45,6 +45,7 @@ class FixedSizeResize(T.Augmentation):
         h, w = image.shape[:2]
         return _CV2ResizeTransform(h, w, self.size, self.size)
 
+
 TEST_AUGMENTATION_REGISTRY = {}
 
 

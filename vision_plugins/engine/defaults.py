@@ -22,7 +22,10 @@ __all__ = [
 
 # META_ARCHITECTURE -> the config key holding its number of classes (each architecture adds its
 # own); check_datasets compares it with the training set's thing_classes.
-NUM_CLASSES_KEYS = {"GeneralizedRCNN": "MODEL.ROI_HEADS.NUM_CLASSES", "YOLACT": "MODEL.YOLACT.NUM_CLASSES"}
+NUM_CLASSES_KEYS = {
+    "GeneralizedRCNN": "MODEL.ROI_HEADS.NUM_CLASSES",
+    "YOLACT": "MODEL.YOLACT.NUM_CLASSES",
+}
 
 logger = logging.getLogger(__name__)
 

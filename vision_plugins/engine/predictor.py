@@ -38,8 +38,9 @@ class Predictor:
             raise ValueError(f"INPUT.FORMAT={self.input_format!r}: Predictor supports RGB or BGR")
 
     def __call__(self, original_image):
-        if original_image.ndim == 2 or (original_image.ndim == 3 and original_image.shape[2] == 1):
-            original_image = np.repeat(original_image.reshape(original_image.shape[:2] + (1,)), 3, 2)
+        image = original_image
+        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):  # grayscale
+            original_image = np.repeat(image.reshape(image.shape[:2] + (1,)), 3, axis=2)
         if original_image.ndim != 3 or original_image.shape[2] != 3:
             raise ValueError(
                 f"expected an H×W×3 BGR or H×W grayscale image, got shape {original_image.shape}"

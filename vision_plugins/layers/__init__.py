@@ -1,5 +1,7 @@
 """Shared pure-PyTorch layers and ops of vision_plugins."""
 
+from .conv_bn import FoldedConvBN  # noqa: F401
+from .deform_conv import ModulatedDeformConv2d  # noqa: F401
 from .heatmaps import (  # noqa: F401
     decode_heatmaps_quarter_offset,
     decode_heatmaps_taylor,
@@ -7,5 +9,3 @@ from .heatmaps import (  # noqa: F401
     heatmap_nms_peaks,
     render_gaussian_heatmaps,
 )
-from .conv_bn import FoldedConvBN  # noqa: F401
-from .deform_conv import ModulatedDeformConv2d  # noqa: F401

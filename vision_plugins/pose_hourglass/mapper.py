@@ -2,10 +2,11 @@
 
 As in the official MPII pipeline, the network input is the square of side
 ``200 · scale · SCALE_PADDING`` around the annotated person ``center`` moved down by
-``CENTER_SHIFT · scale`` pixels (MPII units), warped to ``INPUT_RES``²; training adds a random rotation (±ROT_FACTOR°), a random scale factor in
-SCALE_RANGE and a horizontal flip that swaps left/right joints. Targets are Gaussian heatmaps
-(σ = SIGMA heatmap pixels, the official 9×9 kernel on the pixel holding the joint) at OUTPUT_RES²;
-joints not annotated or falling outside the crop get an all-zero map.
+``CENTER_SHIFT · scale`` pixels (MPII units), warped to ``INPUT_RES``²; training adds a random
+rotation (±ROT_FACTOR°), a random scale factor in SCALE_RANGE and a horizontal flip that swaps
+left/right joints. Targets are Gaussian heatmaps (σ = SIGMA heatmap pixels, the official 9×9
+kernel on the pixel holding the joint) at OUTPUT_RES²; joints not annotated or falling outside
+the crop get an all-zero map.
 """
 
 import cv2

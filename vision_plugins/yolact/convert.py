@@ -140,7 +140,7 @@ def _check(state_dict, plus, name):
     out = official_to_ours(state_dict)
     for key, value in out.items():
         if key not in expected:
-            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} checkpoint")
+            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} file")
         if tuple(value.shape) != expected[key]:
             raise CheckpointFormatError(
                 f"key {key!r} has shape {tuple(value.shape)}, expected {expected[key]}"
@@ -148,7 +148,8 @@ def _check(state_dict, plus, name):
     missing = [k for k in expected if k not in out and not k.endswith("num_batches_tracked")]
     if missing:
         raise CheckpointFormatError(
-            f"missing keys in a {name} checkpoint: {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+            f"missing keys in a {name} checkpoint: {missing[:5]}"
+            f"{' ...' if len(missing) > 5 else ''}"
         )
     return out
 

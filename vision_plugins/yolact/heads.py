@@ -56,9 +56,7 @@ class YolactHead(nn.Module):
             confs.append(
                 self.conf_layer(x).permute(0, 2, 3, 1).reshape(n, -1, self.num_classes + 1)
             )
-            coefs.append(
-                self.mask_layer(x).permute(0, 2, 3, 1).reshape(n, -1, self.num_prototypes)
-            )
+            coefs.append(self.mask_layer(x).permute(0, 2, 3, 1).reshape(n, -1, self.num_prototypes))
         return torch.cat(locs, 1), torch.cat(confs, 1), torch.tanh(torch.cat(coefs, 1))
 
 

@@ -98,12 +98,18 @@ class YOLACT(nn.Module):
             "semseg_on": c.SEMSEG_ON,
             "maskiou_on": c.MASKIOU.ENABLED,
             "loss_cfg": YolactLossConfig(
-                pos_iou=c.POS_IOU, neg_iou=c.NEG_IOU, crowd_iof=c.CROWD_IOF,
-                negpos_ratio=c.NEGPOS_RATIO, bbox_alpha=c.BBOX_ALPHA, conf_alpha=c.CONF_ALPHA,
-                mask_alpha=c.MASK_ALPHA, semseg_alpha=c.SEMSEG_ALPHA,
-                masks_to_train=c.MASKS_TO_TRAIN, maskiou_alpha=c.MASKIOU.ALPHA,
+                pos_iou=c.POS_IOU,
+                neg_iou=c.NEG_IOU,
+                crowd_iof=c.CROWD_IOF,
+                negpos_ratio=c.NEGPOS_RATIO,
+                bbox_alpha=c.BBOX_ALPHA,
+                conf_alpha=c.CONF_ALPHA,
+                mask_alpha=c.MASK_ALPHA,
+                semseg_alpha=c.SEMSEG_ALPHA,
+                masks_to_train=c.MASKS_TO_TRAIN,
+                maskiou_alpha=c.MASKIOU.ALPHA,
                 maskiou_discard_area=c.MASKIOU.DISCARD_AREA,
-            ),  # fmt: skip
+            ),
             "nms_conf_thresh": c.NMS.CONF_THRESH,
             "nms_iou_thresh": c.NMS.IOU_THRESH,
             "nms_top_k": c.NMS.TOP_K,
@@ -147,10 +153,9 @@ class YOLACT(nn.Module):
         results = []
         for i, x in enumerate(batched_inputs):
             h, w = images.image_sizes[i]
-            instances = self.inference_single(
-                decode_boxes(loc[i], priors), scores[i], coefs[i], proto[i],
-                x.get("height", h), x.get("width", w),
-            )  # fmt: skip
+            boxes = decode_boxes(loc[i], priors)
+            height, width = x.get("height", h), x.get("width", w)
+            instances = self.inference_single(boxes, scores[i], coefs[i], proto[i], height, width)
             results.append({"instances": instances})
         return results
 
