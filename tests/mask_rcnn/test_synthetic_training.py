@@ -3,20 +3,12 @@
 
 import pytest
 
-from vision_plugins.engine import Trainer, setup_cfg
-
-
-def _train_and_eval(config, tmp_path):
-    cfg = setup_cfg(config, ["OUTPUT_DIR", str(tmp_path), "SEED", "0"])
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=False)
-    trainer.train()
-    return Trainer.test(cfg, trainer.model)
+from tests.training import train_and_evaluate
 
 
 @pytest.mark.slow
 def test_mask_rcnn_r18_reaches_segm_ap_30_on_vp_shapes(tmp_path):
-    results = _train_and_eval("configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml", tmp_path)
+    results = train_and_evaluate("configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml", tmp_path)
     assert results["segm"]["AP"] >= 30.0, results
     assert results["bbox"]["AP"] >= 30.0, results
 
@@ -27,7 +19,7 @@ KEYPOINT_AP_MIN = 50.0
 
 @pytest.mark.slow
 def test_keypoint_rcnn_r18_learns_vp_people(tmp_path):
-    results = _train_and_eval(
+    results = train_and_evaluate(
         "configs/Mask-RCNN/keypoint_rcnn_R_18_FPN_synth_people.yaml", tmp_path
     )
     assert results["keypoints"]["AP"] >= KEYPOINT_AP_MIN, results
