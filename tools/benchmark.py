@@ -43,6 +43,7 @@ def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--weights", default="", help="checkpoint (default: random init)")
+    parser.add_argument("--image", help="benchmark image (default: first of DATASETS.TEST)")
     parser.add_argument("--input-size", type=int, default=0, help="resize the input to S×S")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--warmup", type=int, default=3)
@@ -80,12 +81,17 @@ def _median_time(fn, warmup, iters, device):
     return _median_times([fn], warmup, iters, device)[0]
 
 
-def benchmark_image(cfg, size):
-    """The first image of DATASETS.TEST (or TRAIN), resized to size×size if size > 0."""
-    names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
-    if not names:
-        raise SystemExit("the config names no dataset to take a benchmark image from")
-    image = read_image(DatasetCatalog.get(names[0])[0]["file_name"], format="BGR")
+def benchmark_image(cfg, size, path=None):
+    """``path`` or the first image of DATASETS.TEST (or TRAIN), resized to size×size if
+    size > 0."""
+    if path is None:
+        names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
+        if not names:
+            raise SystemExit("the config names no dataset to take a benchmark image from")
+        path = DatasetCatalog.get(names[0])[0]["file_name"]
+    if not os.path.isfile(path):
+        raise SystemExit(f"--image {path!r}: no such file")
+    image = read_image(path, format="BGR")
     if size > 0:
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(image)
@@ -127,7 +133,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
     cfg = setup_cfg(args.config_file, opts)
-    image = benchmark_image(cfg, args.input_size)
+    image = benchmark_image(cfg, args.input_size, args.image)
     predictor = Predictor(cfg)
     device = cfg.MODEL.DEVICE
     timed = [lambda: predictor(image)]

@@ -1,6 +1,6 @@
 """Shared pure-PyTorch layers and ops of vision_plugins."""
 
-from .conv_bn import FoldedConvBN  # noqa: F401
+from .conv_bn import FoldedConvBN, fold_batchnorm_at_inference  # noqa: F401
 from .deform_conv import ModulatedDeformConv2d  # noqa: F401
 from .heatmaps import (  # noqa: F401
     decode_heatmaps_quarter_offset,
