@@ -18,6 +18,7 @@ from vision_plugins.yolact.box_ops import (
     fast_nms,
     match_anchors,
     point_form,
+    upsample_masks_in_boxes,
 )
 
 
@@ -151,3 +152,19 @@ def test_crop_with_one_pixel_padding():
     # without padding, fractional edges: x in [1.6, 4.8) -> columns 2..4
     out = crop_masks(masks, torch.tensor([[0.2, 0.0, 0.6, 1.0]]), padding=0)[:, :, 0]
     assert out[0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
+
+
+def test_mask_upsampling_inside_boxes_equals_full_interpolation():
+    g = torch.Generator().manual_seed(0)
+    masks = torch.sigmoid(torch.randn(69, 69, 12, generator=g) * 3)
+    xy = torch.rand(12, 2, generator=g) * 0.8
+    boxes = torch.cat([xy, xy + torch.rand(12, 2, generator=g) * 0.3 + 0.01], 1).clamp(max=1)
+    boxes[0] = torch.tensor([0.0, 0.0, 1.0, 1.0])  # whole map
+    boxes[1] = torch.tensor([0.5, 0.5, 0.5, 0.5])  # degenerate: 1 px of padding only
+    cropped = crop_masks(masks, boxes).permute(2, 0, 1).contiguous()
+    cropped[2] = 0  # an empty mask
+    for size in [(210, 300), (40, 33), (69, 69)]:
+        ref = torch.nn.functional.interpolate(
+            cropped[None], size, mode="bilinear", align_corners=False
+        )[0]
+        assert torch.equal(upsample_masks_in_boxes(cropped, *size), ref > 0.5)

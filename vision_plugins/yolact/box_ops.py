@@ -244,3 +244,49 @@ def crop_masks(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> to
     rows = torch.arange(h, device=masks.device, dtype=x1.dtype)[:, None, None]
     keep = (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
     return masks * keep
+
+
+def _bilinear_source(out_size: int, in_size: int, device):
+    """PyTorch's ``upsample_bilinear2d`` (align_corners=False) source indices and weights."""
+    scale = in_size / out_size
+    src = ((torch.arange(out_size, device=device, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(
+        min=0
+    )
+    i0 = src.long()
+    i1 = torch.where(i0 < in_size - 1, i0 + 1, i0)
+    l1 = src - i0
+    return i0, i1, 1 - l1, l1
+
+
+def upsample_masks_in_boxes(masks: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """``F.interpolate(masks[None], (out_h, out_w), "bilinear", align_corners=False)[0] > 0.5``
+    for masks that are zero outside a box (after ``crop_masks``): each mask is interpolated only
+    over the output rows and columns whose source pixels are not all zero. (N, h, w) float ->
+    (N, out_h, out_w) bool."""
+    n, h, w = masks.shape
+    out = torch.zeros(n, out_h, out_w, dtype=torch.bool, device=masks.device)
+    if n == 0:
+        return out
+    y0, y1, ly0, ly1 = _bilinear_source(out_h, h, masks.device)
+    x0, x1, lx0, lx1 = _bilinear_source(out_w, w, masks.device)
+    nonzero = masks != 0
+    rows = nonzero.any(2)  # (N, h)
+    cols = nonzero.any(1)  # (N, w)
+    out_rows = rows[:, y0] | rows[:, y1]  # output rows touched by a non-zero source row
+    out_cols = cols[:, x0] | cols[:, x1]
+    for i in range(n):
+        r = out_rows[i].nonzero()
+        c = out_cols[i].nonzero()
+        if len(r) == 0 or len(c) == 0:
+            continue
+        r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+        m = masks[i]
+        xs0, xs1 = x0[c0:c1], x1[c0:c1]
+        wx0, wx1 = lx0[c0:c1], lx1[c0:c1]
+        top = m[y0[r0:r1]]
+        bottom = m[y1[r0:r1]]
+        top = wx0 * top[:, xs0] + wx1 * top[:, xs1]
+        bottom = wx0 * bottom[:, xs0] + wx1 * bottom[:, xs1]
+        value = ly0[r0:r1, None] * top + ly1[r0:r1, None] * bottom
+        out[i, r0:r1, c0:c1] = value > 0.5
+    return out

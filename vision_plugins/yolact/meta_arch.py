@@ -22,6 +22,7 @@ from .box_ops import (
     decode_boxes,
     fast_nms,
     sanitize_coordinates,
+    upsample_masks_in_boxes,
 )
 from .heads import FastMaskIoUNet, ProtoNet, YolactHead
 from .loss import YolactLossConfig, YolactTargets, yolact_losses
@@ -198,7 +199,8 @@ class YOLACT(nn.Module):
         keep = fg.max(dim=1)[0] > self.nms_conf_thresh
         if not keep.any():
             return _empty_instances(result, self.maskiou_net is not None, self.device)
-        args = (boxes[keep], coefs[keep], fg[keep].t().contiguous(), self.nms_iou_thresh, self.nms_top_k)
+        candidates = fg[keep].t().contiguous()
+        args = (boxes[keep], coefs[keep], candidates, self.nms_iou_thresh, self.nms_top_k)
         if self.cross_class_nms:
             boxes, coefs, classes, scores = cross_class_fast_nms(*args)
         else:
@@ -208,8 +210,7 @@ class YOLACT(nn.Module):
         if self.maskiou_net is not None:
             iou = self.maskiou_net(masks[:, None]).gather(1, classes[:, None]).squeeze(1)
             result.mask_scores = scores * iou
-        masks = F.interpolate(masks[None], (height, width), mode="bilinear", align_corners=False)
-        result.pred_masks = masks[0] > 0.5
+        result.pred_masks = upsample_masks_in_boxes(masks, height, width)
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
         y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
         result.pred_boxes = Boxes(torch.stack([x1, y1, x2, y2], 1))
