@@ -14,121 +14,20 @@ detectron2's ``FPN`` + ``LastLevelP6P7``:
 
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.layers import Conv2d, ShapeSpec, get_norm
+from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
-from detectron2.modeling.backbone.resnet import (
-    BasicBlock,
-    BasicStem,
-    BottleneckBlock,
-    CNNBlockBase,
-    ResNet,
-)
 from torch import nn
 
-from ..layers import ModulatedDeformConv2d
+from ..layers.resnet import build_resnet
 
-__all__ = [
-    "DeformBottleneckBlock",
-    "YolactFPN",
-    "build_yolact_resnet",
-    "build_yolact_resnet_fpn_backbone",
-    "dcn_blocks",
-]
-
-_BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
-           152: [3, 8, 36, 3]}  # fmt: skip
-
-
-class DeformBottleneckBlock(CNNBlockBase):
-    """detectron2's ``BottleneckBlock`` (stride on the 3x3) with a modulated deformable 3x3 conv
-    (DCNv2 on torchvision's op, so CPU training works); parameter names as ``BottleneckBlock``
-    plus ``conv2.conv_offset_mask`` and ``conv2.bias``: the official DCN is biased, and its bias
-    is kept rather than folded into the BN that follows -- the fold is exact in real arithmetic
-    but changes float rounding, which deep stacks of deformable blocks amplify (measured on the
-    YOLACT++ R-50 parity fixture: per-block differences of 1e-5 grow to 68 at res4, through
-    the offsets)."""
-
-    def __init__(self, in_channels, out_channels, *, bottleneck_channels, stride=1, norm="BN"):
-        super().__init__(in_channels, out_channels, stride)
-        self.shortcut = (
-            Conv2d(in_channels, out_channels, 1, stride=stride, bias=False,
-                   norm=get_norm(norm, out_channels))
-            if in_channels != out_channels
-            else None
-        )  # fmt: skip
-        self.conv1 = Conv2d(in_channels, bottleneck_channels, 1, bias=False,
-                            norm=get_norm(norm, bottleneck_channels))  # fmt: skip
-        self.conv2 = ModulatedDeformConv2d(
-            bottleneck_channels, bottleneck_channels, 3, stride=stride, padding=1, bias=True,
-            norm=get_norm(norm, bottleneck_channels),
-        )  # fmt: skip
-        self.conv3 = Conv2d(bottleneck_channels, out_channels, 1, bias=False,
-                            norm=get_norm(norm, out_channels))  # fmt: skip
-        for layer in (self.conv1, self.conv3, self.shortcut):
-            if layer is not None:
-                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        out = F.relu_(self.conv1(x))
-        out = F.relu_(self.conv2(out))
-        out = self.conv3(out)
-        out += x if self.shortcut is None else self.shortcut(x)
-        return F.relu_(out)
-
-
-def dcn_blocks(num_blocks, dcn_stages, interval):
-    """Per stage, which blocks use a deformable conv (official ``ResNetBackbone`` rule): the
-    last ``dcn_stages[s]`` blocks of stage s, every ``interval``-th block counted from the first
-    (the first block itself only when the whole stage is deformable)."""
-    out = []
-    for n, d in zip(num_blocks, dcn_stages):
-        out.append([(d >= n) if i == 0 else (i + d >= n and i % interval == 0) for i in range(n)])
-    return out
+__all__ = ["YolactFPN", "build_yolact_resnet", "build_yolact_resnet_fpn_backbone"]
 
 
 def build_yolact_resnet(cfg, input_shape):
-    """detectron2 ``ResNet`` (res3-res5 outputs) from MODEL.RESNETS (DEPTH, NORM, STRIDE_IN_1X1,
-    RES2_OUT_CHANNELS), MODEL.BACKBONE.FREEZE_AT and MODEL.YOLACT.DCN_STAGES / DCN_INTERVAL."""
-    r, c = cfg.MODEL.RESNETS, cfg.MODEL.YOLACT
-    if r.DEPTH not in _BLOCKS:
-        raise ValueError(f"MODEL.RESNETS.DEPTH={r.DEPTH}; YOLACT supports {sorted(_BLOCKS)}")
-    if len(c.DCN_STAGES) != 4:
-        raise ValueError(f"MODEL.YOLACT.DCN_STAGES needs 4 entries (res2-res5), got {c.DCN_STAGES}")
-    basic = r.DEPTH in (18, 34)
-    if basic and any(c.DCN_STAGES):
-        raise ValueError("MODEL.YOLACT.DCN_STAGES: deformable blocks need DEPTH >= 50")
-    norm = r.NORM
-    stem = BasicStem(in_channels=input_shape.channels, out_channels=r.STEM_OUT_CHANNELS, norm=norm)
-    num_blocks = _BLOCKS[r.DEPTH]
-    deform = dcn_blocks(num_blocks, c.DCN_STAGES, c.DCN_INTERVAL)
-    in_channels = r.STEM_OUT_CHANNELS
-    out_channels = 64 if basic else r.RES2_OUT_CHANNELS
-    bottleneck = r.NUM_GROUPS * r.WIDTH_PER_GROUP
-    stages = []
-    for s, n in enumerate(num_blocks):
-        blocks = []
-        for i in range(n):
-            stride = 2 if i == 0 and s > 0 else 1
-            if basic:
-                block = BasicBlock(in_channels, out_channels, stride=stride, norm=norm)
-            elif deform[s][i]:
-                block = DeformBottleneckBlock(
-                    in_channels, out_channels, bottleneck_channels=bottleneck, stride=stride,
-                    norm=norm,
-                )  # fmt: skip
-            else:
-                block = BottleneckBlock(
-                    in_channels, out_channels, bottleneck_channels=bottleneck, stride=stride,
-                    norm=norm, stride_in_1x1=r.STRIDE_IN_1X1,
-                )  # fmt: skip
-            blocks.append(block)
-            in_channels = out_channels
-        stages.append(blocks)
-        out_channels *= 2
-        bottleneck *= 2
-    return ResNet(
-        stem, stages, out_features=["res3", "res4", "res5"], freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT
-    )
+    """res3-res5 of a torchvision-layout detectron2 ResNet with MODEL.YOLACT.DCN_STAGES /
+    DCN_INTERVAL deformable blocks (``vision_plugins.layers.build_resnet``)."""
+    c = cfg.MODEL.YOLACT
+    return build_resnet(cfg, input_shape, ["res3", "res4", "res5"], c.DCN_STAGES, c.DCN_INTERVAL)
 
 
 class YolactFPN(Backbone):

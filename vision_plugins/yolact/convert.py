@@ -83,7 +83,7 @@ def _required(state_dict, key):
 def _reference_shapes(state_dict, plus):
     """{key: shape} of the YOLACT model the official ``state_dict`` describes."""
     from ..engine.defaults import default_cfg
-    from .backbone import dcn_blocks
+    from ..layers.resnet import dcn_blocks
     from .meta_arch import YOLACT
 
     blocks = [
