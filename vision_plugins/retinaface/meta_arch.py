@@ -178,9 +178,8 @@ class RetinaFace(nn.Module):
         results = []
         for i, (x, size) in enumerate(zip(batched_inputs, images.image_sizes)):
             r = self.inference_single(anchors, scores[i], deltas[i], landms[i], size)
-            results.append(
-                {"instances": detector_postprocess(r, x.get("height", size[0]), x.get("width", size[1]))}
-            )  # fmt: skip
+            height, width = x.get("height", size[0]), x.get("width", size[1])
+            results.append({"instances": detector_postprocess(r, height, width)})
         return results
 
     # --- training -----------------------------------------------------------------------
