@@ -3,6 +3,7 @@
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .synthetic import register_all_synthetic
+from .widerface import register_builtin_widerface
 from .transforms import (  # noqa: F401
     FixedSizeResize,
     build_test_augmentation,
@@ -11,3 +12,4 @@ from .transforms import (  # noqa: F401
 
 register_all_synthetic()
 register_builtin_mpii()
+register_builtin_widerface()

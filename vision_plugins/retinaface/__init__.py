@@ -12,4 +12,4 @@ from .backbone import (  # noqa: F401
     build_retinaface_resnet_backbone,
 )
 from .config import add_retinaface_config  # noqa: F401
-from .meta_arch import FACE_KEYPOINT_FLIP_MAP, FACE_KEYPOINT_NAMES, RetinaFace  # noqa: F401
+from .meta_arch import RetinaFace  # noqa: F401

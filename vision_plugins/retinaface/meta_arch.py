@@ -20,11 +20,8 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances, pairwise_iou
 from torch import nn
 
-__all__ = ["RetinaFace", "FACE_KEYPOINT_NAMES", "FACE_KEYPOINT_FLIP_MAP", "encode_landmarks",
-           "decode_landmarks", "nms_plus_one"]  # fmt: skip
+__all__ = ["RetinaFace", "encode_landmarks", "decode_landmarks", "nms_plus_one"]
 
-FACE_KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
-FACE_KEYPOINT_FLIP_MAP = (("left_eye", "right_eye"), ("left_mouth", "right_mouth"))
 
 
 class RetinaFaceHead(nn.Module):
@@ -82,7 +79,7 @@ class RetinaFace(nn.Module):
     """Training returns ``loss_box_reg`` (x LOC_WEIGHT), ``loss_cls`` and ``loss_landmark`` (x
     LANDMARK_WEIGHT), the reference ``MultiBoxLoss``. Inference returns ``Instances`` with
     ``pred_boxes``, ``scores``, ``pred_classes`` (0 = face) and ``pred_keypoints`` (N, 5, 3:
-    x, y, the face score) in the order of FACE_KEYPOINT_NAMES."""
+    x, y, the face score) in the order of ``vision_plugins.data.widerface.FACE_KEYPOINT_NAMES``."""
 
     @configurable
     def __init__(

@@ -1,4 +1,5 @@
-"""Synthetic COCO-format datasets (``vp_shapes_*``, ``vp_people_*``), generated on first use.
+"""Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``),
+generated on first use in their task's own format.
 
 ``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
 detectron2's ``DatasetCatalog`` / ``MetadataCatalog``; loading a split generates it under
@@ -18,6 +19,7 @@ from .common import (
     registered_synthetic_names,
     split_paths,
 )
+from .faces import FACES_SPEC
 from .people import PEOPLE_SPEC
 from .pose_mpii import POSE_MPII_SPEC
 from .shapes import SHAPES_SPEC
@@ -33,7 +35,7 @@ __all__ = [
     "split_paths",
 ]
 
-SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC)
+SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC, FACES_SPEC)
 
 
 def _load(name: str, root: str):

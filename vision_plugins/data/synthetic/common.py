@@ -44,8 +44,8 @@ class SyntheticSpec:
 
     ``generate(out_dir, num_images, seed)`` writes one split into the existing empty ``out_dir``;
     ``splits`` maps split name to image count; ``metadata`` is set on the ``MetadataCatalog``;
-    ``load(json_file, image_root, dataset_name)`` is the task's real loader (COCO by default) and
-    ``evaluator_type`` selects the evaluator.
+    ``load(json_file, image_root, dataset_name)`` is the task's real loader (COCO by default) of
+    the split's ``annotation_file`` and ``evaluator_type`` selects the evaluator.
     """
 
     prefix: str
@@ -55,6 +55,7 @@ class SyntheticSpec:
     metadata: Dict[str, Any]
     load: Callable[[str, str, str], List[dict]] = load_coco_json
     evaluator_type: str = "coco"
+    annotation_file: str = "annotations.json"
 
     def names(self) -> List[str]:
         """Dataset names, ``<prefix>_<split>``."""
@@ -96,7 +97,8 @@ def split_paths(
 ) -> Tuple[str, str]:
     """``(json_file, image_root)`` of a split; deterministic, whether generated yet or not."""
     out = _split_dir(name, num_images, root)
-    return os.path.join(out, "annotations.json"), os.path.join(out, "images")
+    spec, _ = _lookup(name)
+    return os.path.join(out, spec.annotation_file), os.path.join(out, "images")
 
 
 def ensure_generated(
