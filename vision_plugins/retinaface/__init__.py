@@ -3,7 +3,7 @@ biubug6/Pytorch_Retinaface (MobileNet-0.25 and ResNet-50).
 
 Importing registers the backbones ``build_retinaface_mnet_backbone`` and
 ``build_retinaface_resnet_backbone``, the ``RetinaFace`` meta-architecture and the
-``retinaface_mnet`` / ``retinaface_r50`` weight converters.
+``retinaface_mnet`` / ``retinaface_r50`` weight converters and the ``RetinaFaceMapper``.
 """
 
 from . import convert  # noqa: F401  (registration)
@@ -12,4 +12,5 @@ from .backbone import (  # noqa: F401
     build_retinaface_resnet_backbone,
 )
 from .config import add_retinaface_config  # noqa: F401
+from .mapper import RetinaFaceMapper  # noqa: F401
 from .meta_arch import RetinaFace  # noqa: F401

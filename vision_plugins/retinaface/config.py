@@ -35,3 +35,7 @@ def add_retinaface_config(cfg):
     c.TOPK_CANDIDATES_TEST = 5000
     c.NMS_THRESH_TEST = 0.4
     c.NMS_PLUS_ONE = True
+    # Training crops are resized to IMAGE_SIZE² (reference: 640 for MobileNet, 840 for ResNet-50);
+    # RetinaFaceMapper, see its docstring for the whole augmentation.
+    cfg.INPUT.RETINAFACE = CN()
+    cfg.INPUT.RETINAFACE.IMAGE_SIZE = 640
