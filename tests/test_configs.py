@@ -53,6 +53,16 @@ def _detection_batches(cfg, h=64, w=80):
     return [dict(test, instances=inst)], [test], expected
 
 
+def _face_batches(cfg):
+    """A vp_faces sample through the config's own mapper (WIDER FACE is not available here)."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.INPUT.RETINAFACE.IMAGE_SIZE = 128
+    d = DatasetCatalog.get("vp_faces_train")[1]
+    train, test = build_mapper(cfg, True)(d), build_mapper(cfg, False)(d)
+    return [train], [test], {"loss_box_reg", "loss_cls", "loss_landmark"}
+
+
 def _pose_batches(cfg):
     """A vp_pose_mpii sample through the config's own mapper (the official configs' MPII is
     not available here; the synthetic set has the same format)."""
@@ -74,6 +84,8 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
     pose = cfg.MODEL.META_ARCHITECTURE in ("StackedHourglassPose", "KeypointRegressionPose")
     if pose:
         train, test, expected = _pose_batches(cfg)
+    elif cfg.MODEL.META_ARCHITECTURE == "RetinaFace":
+        train, test, expected = _face_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "YOLACT":  # FastMaskIoUNet needs >= 252 px inputs
         train, test, expected = _detection_batches(cfg, 256, 256)
     else:

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from vision_plugins.evaluation.widerface import box_overlaps_plus_one, landmark_nme, voc_ap, wider_ap
+from vision_plugins.evaluation.widerface import (
+    box_overlaps_plus_one,
+    landmark_nme,
+    voc_ap,
+    wider_ap,
+)
 
 GT = np.array([[0, 0, 9, 9], [20, 20, 39, 39], [50, 50, 59, 59]], float)
 

@@ -3,12 +3,12 @@
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .synthetic import register_all_synthetic
-from .widerface import register_builtin_widerface
 from .transforms import (  # noqa: F401
     FixedSizeResize,
     build_test_augmentation,
     register_test_augmentation,
 )
+from .widerface import register_builtin_widerface
 
 register_all_synthetic()
 register_builtin_mpii()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
-from detectron2.structures import BoxMode, Boxes, Instances, Keypoints
+from detectron2.structures import Boxes, BoxMode, Instances, Keypoints
 
 from ..data import MAPPER_REGISTRY, register_test_augmentation
 

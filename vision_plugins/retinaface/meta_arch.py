@@ -23,7 +23,6 @@ from torch import nn
 __all__ = ["RetinaFace", "encode_landmarks", "decode_landmarks", "nms_plus_one"]
 
 
-
 class RetinaFaceHead(nn.Module):
     """Per level, 1x1 convs to A·2 class logits, A·4 box deltas and A·10 landmark deltas
     (``class_heads.i`` / ``bbox_heads.i`` / ``landmark_heads.i``: the reference's separate
