@@ -44,8 +44,8 @@ def _draw_face(image, rng, x, y, w, h):
         cv2.circle(image, (int(round(px)), int(round(py))), r_eye, dark, -1, cv2.LINE_AA)
     cv2.circle(image, tuple(int(round(v)) for v in points[2]), max(1, r_eye // 2),
                (skin * 0.6).tolist(), -1, cv2.LINE_AA)  # fmt: skip
-    cv2.line(image, tuple(int(round(v)) for v in points[3]), tuple(int(round(v)) for v in points[4]),
-             (40, 40, 150), max(1, int(round(0.05 * w))), cv2.LINE_AA)  # fmt: skip
+    left, right = (tuple(int(round(v)) for v in points[k]) for k in (3, 4))
+    cv2.line(image, left, right, (40, 40, 150), max(1, int(round(0.05 * w))), cv2.LINE_AA)
     return points
 
 
