@@ -58,3 +58,32 @@ def test_label_file_round_trip_and_errors(tmp_path):
         load_widerface_labels(label, str(tmp_path / "images"))
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         load_widerface_labels(str(tmp_path / "missing.txt"), str(tmp_path))
+
+
+def test_levels_from_the_official_mat_layout(tmp_path):
+    from scipy.io import savemat
+
+    from vision_plugins.data.widerface import wider_mat_subsets
+
+    def cell(items):
+        out = np.empty((len(items), 1), dtype=object)
+        for i, x in enumerate(items):
+            out[i, 0] = x
+        return out
+
+    boxes = np.array([[10, 10, 30, 40], [50, 5, 8, 9], [70, 70, 4, 5]], float)
+    savemat(tmp_path / "wider_face_val.mat", {
+        "event_list": cell(["0--Parade"]),
+        "file_list": cell([cell(["img_1"])]),
+        "face_bbx_list": cell([cell([boxes])]),
+    })  # fmt: skip
+    # face 1 (0-based 0) easy; face 2 medium; face 3 in no list (never counted)
+    for level, idx in [("easy", [1]), ("medium", [1, 2]), ("hard", [1, 2])]:
+        gt = cell([cell([np.array(idx, float).reshape(-1, 1)])])
+        savemat(tmp_path / f"wider_{level}_val.mat", {"gt_list": gt})
+    label = tmp_path / "label.txt"
+    # label.txt lists the faces in another order
+    write_widerface_labels(str(label), [("0--Parade/img_1.jpg", [(b, None) for b in boxes[::-1]])])
+    subsets = wider_mat_subsets(str(tmp_path), str(label))
+    assert subsets == {"0--Parade/img_1.jpg": ["none", "medium", "easy"]}
+    assert (tmp_path / "subsets.json").exists()

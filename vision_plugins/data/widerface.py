@@ -10,11 +10,13 @@ coordinates = no landmarks). Each image becomes a detectron2 dict whose faces ha
 Evaluation levels: an optional ``subsets.json`` next to ``label.txt`` maps each image path to the
 level of each face ("easy", "medium", "hard"; WIDER's easy ⊂ medium ⊂ hard sets count the
 faces of their level and easier), stored as ``wider_level``; without it every face counts at
-every level.
+every level. ``wider_mat_subsets`` writes it from the toolkit's official ``.mat`` files.
 """
 
 import json
 import os
+
+import numpy as np
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
@@ -27,6 +29,7 @@ __all__ = [
     "load_widerface_labels",
     "register_widerface",
     "register_builtin_widerface",
+    "wider_mat_subsets",
     "write_widerface_labels",
 ]
 
@@ -49,8 +52,9 @@ def _face(values, where):
             "keypoints": keypoints}  # fmt: skip
 
 
-def load_widerface_labels(label_file, image_root):
-    """detectron2 dicts from a ``label.txt`` (faces with w <= 0 or h <= 0 are dropped)."""
+def load_widerface_labels(label_file, image_root, check_images=True):
+    """detectron2 dicts from a ``label.txt`` (faces with w <= 0 or h <= 0 are dropped);
+    ``check_images=False`` skips opening each image for its size (height/width then 0)."""
     if not os.path.isfile(label_file):
         raise FileNotFoundError(f"WIDER FACE label file {label_file!r} does not exist")
     subsets_file = os.path.join(os.path.dirname(label_file), "subsets.json")
@@ -67,8 +71,10 @@ def load_widerface_labels(label_file, image_root):
             if line.startswith("#"):
                 path = line[1:].strip()
                 file_name = os.path.join(image_root, path)
-                with Image.open(file_name) as im:
-                    width, height = im.size
+                width = height = 0
+                if check_images:
+                    with Image.open(file_name) as im:
+                        width, height = im.size
                 current = {"file_name": file_name, "image_id": len(dicts), "height": height,
                            "width": width, "annotations": [], "_path": path}  # fmt: skip
                 dicts.append(current)
@@ -127,3 +133,55 @@ def register_builtin_widerface(root=None):
         if name not in DatasetCatalog.list():
             base = os.path.join(root, "widerface", split)
             register_widerface(name, os.path.join(base, "label.txt"), os.path.join(base, "images"))
+
+
+def _cells(x):
+    """MATLAB cell array (as scipy loads it) -> flat list of its elements."""
+    return [c for c in x.reshape(-1)]
+
+
+def wider_mat_subsets(gt_dir, label_file, out_file=None):
+    """Levels of the official WIDER FACE val ground truth for the faces of ``label_file``.
+
+    ``gt_dir`` holds the toolkit's ``wider_face_val.mat`` (``event_list``, ``file_list``,
+    ``face_bbx_list``) and ``wider_{easy,medium,hard}_val.mat`` (``gt_list``: 1-based indices of
+    the faces counted at each level). Each face of ``label_file`` is identified with the official
+    box it equals (nearest, within 1 px) and gets the easiest level listing it ("none" when no
+    level does, i.e. never counted). Returns ``{image path: [level, ...]}`` and writes it as
+    ``subsets.json`` (``out_file``, default next to ``label_file``)."""
+    from scipy.io import loadmat
+
+    def load(name):
+        path = os.path.join(gt_dir, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"WIDER FACE ground truth {path!r} does not exist")
+        return loadmat(path)
+
+    gt = load("wider_face_val.mat")
+    lists = {lv: _cells(load(f"wider_{lv}_val.mat")["gt_list"]) for lv in WIDER_LEVELS}
+    official = {}
+    for e, (event, files, boxes) in enumerate(
+        zip(_cells(gt["event_list"]), _cells(gt["file_list"]), _cells(gt["face_bbx_list"]))
+    ):
+        event = str(event.reshape(-1)[0])
+        for i, (name, bbx) in enumerate(zip(_cells(files), _cells(boxes))):
+            levels = ["none"] * len(bbx)
+            for lv in reversed(WIDER_LEVELS):  # easiest level last: it wins
+                for k in _cells(lists[lv][e])[i].reshape(-1):
+                    levels[int(k) - 1] = lv
+            path = f"{event}/{str(name.reshape(-1)[0])}.jpg"
+            official[path] = (np.asarray(bbx, np.float64).reshape(-1, 4), levels)
+    subsets = {}
+    image_root = os.path.dirname(label_file)
+    for d in load_widerface_labels(label_file, image_root, check_images=False):
+        path = d["file_name"][len(image_root) + 1 :]
+        boxes, levels = official.get(path, (np.zeros((0, 4)), []))
+        out = []
+        for a in d["annotations"]:
+            dist = np.abs(boxes - np.asarray(a["bbox"])).max(1) if len(boxes) else np.zeros(0)
+            out.append(levels[int(dist.argmin())] if len(dist) and dist.min() <= 1 else "none")
+        subsets[path] = out
+    out_file = out_file or os.path.join(os.path.dirname(label_file), "subsets.json")
+    with open(out_file, "w") as f:
+        json.dump(subsets, f, sort_keys=True)
+    return subsets
