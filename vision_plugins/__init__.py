@@ -8,7 +8,15 @@ generated lazily on first use). ``add_vision_plugins_config(cfg)`` adds every co
 
 __version__ = "0.1.0"
 
-from . import checkpoint, data, evaluation, pose_hourglass, retinaface, yolact  # noqa: F401,E402
+from . import (  # noqa: F401,E402  (registration)
+    centernet,
+    checkpoint,
+    data,
+    evaluation,
+    pose_hourglass,
+    retinaface,
+    yolact,
+)
 from .config import add_vision_plugins_config  # noqa: E402
 
 __all__ = ["add_vision_plugins_config", "__version__"]

@@ -25,6 +25,7 @@ __all__ = [
 NUM_CLASSES_KEYS = {
     "GeneralizedRCNN": "MODEL.ROI_HEADS.NUM_CLASSES",
     "YOLACT": "MODEL.YOLACT.NUM_CLASSES",
+    "CenterNetOAP": "MODEL.CENTERNET_OAP.NUM_CLASSES",
 }
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,113 @@
+"""Official CenterNet (objects as points) ResNet checkpoints -> ``CenterNetOAP``.
+
+``{'epoch', 'state_dict'[, 'optimizer']}`` (a ``module.`` prefix is stripped, as the official
+``load_model`` does): ``conv1/bn1/layer1-4`` -> ``backbone.bottom_up.*`` (torchvision ->
+detectron2 names), ``deconv_layers.*`` -> ``backbone.deconv_layers.*`` (the DCN keeps its DCNv2
+names), heads ``hm`` / ``wh`` / ``reg`` unchanged. Keys and shapes are checked against the model
+the weights describe (built on the meta device); errors name the key.
+"""
+
+import torch
+
+from ..checkpoint import CheckpointFormatError, register_converter, strip_prefix
+from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
+from ..checkpoint.torchvision_resnet import torchvision_resnet_key
+
+__all__ = ["convert_centernet_oap_resnet", "official_to_ours"]
+
+
+def official_to_ours(state_dict):
+    out = {}
+    for key, value in strip_prefix(state_dict, "module.").items():
+        if key.startswith(("hm.", "wh.", "reg.")):
+            out[key] = value
+        elif key.startswith("deconv_layers."):
+            out["backbone." + key] = value
+        else:
+            rest, nbt = key, key.endswith(".num_batches_tracked")
+            if nbt:
+                rest = key[: -len("num_batches_tracked")] + "running_mean"
+            new = torchvision_resnet_key(rest)
+            if not new:
+                raise CheckpointFormatError(f"unexpected key {key!r} in a CenterNet checkpoint")
+            if nbt:
+                new = new[: -len("running_mean")] + "num_batches_tracked"
+            out[RESNET_PREFIX + new] = value
+    return out
+
+
+def _reference_shapes(state_dict, dcn):
+    from ..engine.defaults import default_cfg
+    from .meta_arch import CenterNetOAP
+
+    hm = state_dict.get("hm.2.weight")
+    if hm is None:
+        raise CheckpointFormatError("missing key 'hm.2.weight': not a CenterNet ctdet checkpoint")
+    blocks = {}
+    for i in range(1, 5):
+        ids = [int(k.split(".")[1]) for k in state_dict if k.startswith(f"layer{i}.")]
+        blocks[i] = 1 + max(ids, default=-1)
+    bottleneck = "layer1.0.conv3.weight" in state_dict
+    depth = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 50 if bottleneck else 34,
+             (3, 4, 23, 3): 101}.get(tuple(blocks.values()))  # fmt: skip
+    if depth is None:
+        raise CheckpointFormatError(f"unsupported ResNet: {list(blocks.values())} blocks per stage")
+    step = 6 if dcn else 3
+    channels = [int(state_dict[f"deconv_layers.{i * step + step - 3}.weight"].shape[1])
+                for i in range(3)]  # fmt: skip
+    cfg = default_cfg()
+    cfg.MODEL.BACKBONE.NAME = "build_centernet_resnet_backbone"
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    cfg.MODEL.RESNETS.DEPTH = depth
+    cfg.MODEL.RESNETS.NORM = "BN"
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth < 50 else 256
+    c = cfg.MODEL.CENTERNET_OAP
+    c.NUM_CLASSES, c.HEAD_CONV = hm.shape[0], hm.shape[1]
+    c.DECONV_CHANNELS, c.DECONV_DCN = channels, dcn
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in CenterNetOAP(cfg).state_dict().items()}
+
+
+def _convert(state_dict, dcn, name):
+    state_dict = strip_prefix(state_dict, "module.")
+    has_dcn = "deconv_layers.0.conv_offset_mask.weight" in state_dict
+    if has_dcn != dcn:
+        other = "centernet_oap_resdcn18" if has_dcn else "centernet_oap_res18"
+        raise CheckpointFormatError(f"not a {name} checkpoint: convert with --arch {other}")
+    try:
+        expected = _reference_shapes(state_dict, dcn)
+    except KeyError as e:
+        raise CheckpointFormatError(f"missing key {e} in a {name} checkpoint") from None
+    out = official_to_ours(state_dict)
+    for key, value in out.items():
+        if key not in expected:
+            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} file")
+        if tuple(value.shape) != expected[key]:
+            raise CheckpointFormatError(
+                f"key {key!r} has shape {tuple(value.shape)}, expected {expected[key]}"
+            )
+    missing = [k for k in expected if k not in out and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise CheckpointFormatError(f"missing keys in a {name} checkpoint: {missing[:5]}")
+    return out
+
+
+@register_converter(
+    "centernet_oap_res18",
+    "CenterNet objects-as-points 'res_18' (xingyizhou/CenterNet, ctdet) -> CenterNetOAP with "
+    "build_centernet_resnet_backbone",
+    container_keys=("state_dict",),
+)
+def convert_centernet_oap_resnet(state_dict):
+    return _convert(state_dict, False, "CenterNet res_18")
+
+
+@register_converter(
+    "centernet_oap_resdcn18",
+    "CenterNet objects-as-points 'resdcn_18' (xingyizhou/CenterNet ctdet_coco_resdcn18.pth) -> "
+    "CenterNetOAP with build_centernet_resnet_backbone and DECONV_DCN",
+    container_keys=("state_dict",),
+)
+def convert_centernet_oap_resdcn(state_dict):
+    return _convert(state_dict, True, "CenterNet resdcn_18")

@@ -1,0 +1,136 @@
+"""``CenterNetOAP``: CenterNet, "Objects as Points" (Zhou, Wang, Krähenbühl, 2019), as
+xingyizhou/CenterNet @4c50fd3 (task ``ctdet``).
+
+A box is its centre point: the network predicts, at stride 4, a per-class centre heatmap, the
+box width/height and a sub-pixel centre offset at every location; detections are the top-K
+local maxima of the heatmap (a 3x3 max-pool replaces NMS), each expanded to ``centre + offset
+± size / 2``.
+"""
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.structures import Boxes, ImageList, Instances
+from torch import nn
+
+from ..layers.center_heatmaps import heatmap_focal_loss, topk_peaks
+
+__all__ = ["CenterNetOAP"]
+
+
+def _head(cin, head_conv, cout, bias=0.0):
+    """conv3x3(head_conv) - ReLU - conv1x1 (official keys ``.0`` / ``.2``)."""
+    head = nn.Sequential(nn.Conv2d(cin, head_conv, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(head_conv, cout, 1))  # fmt: skip
+    nn.init.constant_(head[2].bias, bias)
+    if bias == 0.0:
+        nn.init.normal_(head[2].weight, std=0.001)
+    return head
+
+
+@META_ARCH_REGISTRY.register()
+class CenterNetOAP(nn.Module):
+    """Training losses (per image targets from ``CenterNetOAPMapper``): ``loss_hm`` (focal),
+    ``loss_wh`` (L1 ×0.1), ``loss_off`` (L1). Inference: ``Instances`` with ``pred_boxes``,
+    ``scores``, ``pred_classes`` (top-K peaks, no NMS)."""
+
+    @configurable
+    def __init__(self, *, backbone, num_classes, head_conv, pixel_mean, pixel_std, topk=100,
+                 hm_weight=1.0, wh_weight=0.1, off_weight=1.0):  # fmt: skip
+        super().__init__()
+        self.backbone = backbone
+        self.in_feature = backbone._out_features[-1]
+        cin = backbone.output_shape()[self.in_feature].channels
+        self.stride = backbone.output_shape()[self.in_feature].stride
+        self.hm = _head(cin, head_conv, num_classes, bias=-2.19)
+        self.wh = _head(cin, head_conv, 2)
+        self.reg = _head(cin, head_conv, 2)
+        self.num_classes, self.topk = num_classes, topk
+        self.weights = {"loss_hm": hm_weight, "loss_wh": wh_weight, "loss_off": off_weight}
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+
+    @classmethod
+    def from_config(cls, cfg):
+        c = cfg.MODEL.CENTERNET_OAP
+        return {
+            "backbone": build_backbone(cfg),
+            "num_classes": c.NUM_CLASSES,
+            "head_conv": c.HEAD_CONV,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "topk": c.TOPK,
+            "hm_weight": c.HM_WEIGHT,
+            "wh_weight": c.WH_WEIGHT,
+            "off_weight": c.OFF_WEIGHT,
+        }
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    def preprocess_image(self, batched_inputs) -> ImageList:
+        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std
+                  for x in batched_inputs]  # fmt: skip
+        return ImageList.from_tensors(images, self.backbone.size_divisibility)
+
+    def forward_heads(self, images: torch.Tensor):
+        """Raw heads at stride 4: heatmap logits (N, C, h, w), size (N, 2, h, w), offset."""
+        x = self.backbone(images)[self.in_feature]
+        return self.hm(x), self.wh(x), self.reg(x)
+
+    def forward(self, batched_inputs):
+        images = self.preprocess_image(batched_inputs)
+        hm, wh, reg = self.forward_heads(images.tensor)
+        if self.training:
+            return self.losses(hm, wh, reg, batched_inputs)
+        results = []
+        for i, (x, size) in enumerate(zip(batched_inputs, images.image_sizes)):
+            r = self.decode(hm[i : i + 1].sigmoid(), wh[i : i + 1], reg[i : i + 1], size)
+            h, w = x.get("height", size[0]), x.get("width", size[1])
+            results.append({"instances": detector_postprocess(r, h, w)})
+        return results
+
+    def decode(self, heat, wh, reg, image_size) -> Instances:
+        """Official ``ctdet_decode`` (K peaks; box = centre + offset ± size / 2 in output pixels),
+        scaled by the stride to input pixels."""
+        scores, classes, ys, xs = topk_peaks(heat, self.topk)
+        n = torch.arange(heat.shape[0], device=heat.device)[:, None]
+        off = reg[n, :, ys, xs]  # (N, K, 2)
+        size = wh[n, :, ys, xs]
+        cx, cy = xs.float() + off[..., 0], ys.float() + off[..., 1]
+        boxes = torch.stack([cx - size[..., 0] / 2, cy - size[..., 1] / 2,
+                             cx + size[..., 0] / 2, cy + size[..., 1] / 2], -1)  # fmt: skip
+        result = Instances(image_size)
+        result.pred_boxes = Boxes(boxes[0] * self.stride)
+        result.scores = scores[0]
+        result.pred_classes = classes[0]
+        return result
+
+    def losses(self, hm, wh, reg, batched_inputs):
+        """Official ``CtdetLoss`` (one stack): focal loss on the clamped sigmoid heatmap, L1 on
+        size and offset at the object centres, each divided by (objects × 2)."""
+        gt_hm = torch.stack([x["gt_heatmap"].to(self.device) for x in batched_inputs])
+        pred = hm.sigmoid().clamp(1e-4, 1 - 1e-4)
+        loss_hm = heatmap_focal_loss(pred, gt_hm)
+        l1_wh, l1_off, count = hm.new_zeros(()), hm.new_zeros(()), 0
+        for i, x in enumerate(batched_inputs):
+            ind = x["gt_centers"].to(self.device)  # (K, 2) integer x, y
+            if len(ind) == 0:
+                continue
+            l1_wh = (
+                l1_wh
+                + (wh[i, :, ind[:, 1], ind[:, 0]].t() - x["gt_wh"].to(self.device)).abs().sum()
+            )
+            l1_off = (
+                l1_off
+                + (reg[i, :, ind[:, 1], ind[:, 0]].t() - x["gt_offset"].to(self.device)).abs().sum()
+            )
+            count += len(ind)
+        denom = 2 * count + 1e-4
+        return {
+            "loss_hm": loss_hm * self.weights["loss_hm"],
+            "loss_wh": l1_wh / denom * self.weights["loss_wh"],
+            "loss_off": l1_off / denom * self.weights["loss_off"],
+        }

@@ -1,0 +1,78 @@
+"""Keypoint-detector heatmap ops shared by CornerNet / CenterNet: 3x3 max-pool peak extraction
+with top-K, Gaussian radius (fixed and legacy formulas), Gaussian drawing and the
+penalty-reduced focal loss (CornerNet, α = 2, β = 4)."""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["draw_gaussian", "gaussian_radius", "heatmap_focal_loss", "topk_peaks"]
+
+
+def topk_peaks(heat: torch.Tensor, k: int):
+    """(N, C, H, W) scores -> the ``k`` best 3x3 local maxima over all classes:
+    ``(scores, classes, ys, xs)`` each (N, k), scores descending (official ``_nms`` + ``_topk``;
+    the per-class pre-selection of the official code selects the same peaks)."""
+    n, c, h, w = heat.shape
+    hmax = F.max_pool2d(heat, 3, stride=1, padding=1)
+    heat = heat * (hmax == heat).float()
+    scores, inds = heat.view(n, -1).topk(min(k, c * h * w))
+    classes = inds // (h * w)
+    pix = inds % (h * w)
+    return scores, classes, pix // w, pix % w
+
+
+def gaussian_radius(height: float, width: float, min_overlap: float = 0.7, legacy: bool = False):
+    """Radius of the disc of corner/centre positions that keeps IoU >= ``min_overlap`` with the
+    box (CornerNet's three cases: both corners inside, both outside, one of each). The corrected
+    roots are ``(b - sqrt(Δ)) / 2a`` (cases 1, 2) and ``(-b + sqrt(Δ)) / 2a`` (case 3);
+    ``legacy=True`` is the formula CornerNet and CenterNet (Zhou) shipped, ``(b + sqrt(Δ)) / 2``
+    in every case. 50x100 box: 14.45 (0.3), 5.39 (0.7); legacy 0.7: 18.39."""
+    a1, b1 = 1.0, height + width
+    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
+    a2, b2 = 4.0, 2.0 * (height + width)
+    c2 = (1 - min_overlap) * width * height
+    a3, b3 = 4.0 * min_overlap, -2.0 * min_overlap * (height + width)
+    c3 = (min_overlap - 1) * width * height
+    sq1 = math.sqrt(b1 * b1 - 4 * a1 * c1)
+    sq2 = math.sqrt(b2 * b2 - 4 * a2 * c2)
+    sq3 = math.sqrt(b3 * b3 - 4 * a3 * c3)
+    if legacy:
+        return min((b1 + sq1) / 2, (b2 + sq2) / 2, (b3 + sq3) / 2)
+    return min((b1 - sq1) / (2 * a1), (b2 - sq2) / (2 * a2), (b3 + sq3) / (2 * a3))
+
+
+def draw_gaussian(heatmap: np.ndarray, center, radius: int) -> np.ndarray:
+    """Max-paste the (2r+1)² Gaussian with σ = (2r+1) / 6 centred on integer ``center`` (x, y)
+    into ``heatmap`` (H, W), in place (official ``draw_umich_gaussian``)."""
+    radius = int(radius)
+    d = 2 * radius + 1
+    sigma = d / 6
+    m = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-(m[None] ** 2 + m[:, None] ** 2) / (2 * sigma * sigma))
+    g[g < np.finfo(g.dtype).eps * g.max()] = 0
+    x, y = int(center[0]), int(center[1])
+    h, w = heatmap.shape
+    left, right = min(x, radius), min(w - x, radius + 1)
+    top, bottom = min(y, radius), min(h - y, radius + 1)
+    if right > 0 and bottom > 0 and left >= 0 and top >= 0:
+        region = heatmap[y - top : y + bottom, x - left : x + right]
+        patch = g[radius - top : radius + bottom, radius - left : radius + right]
+        np.maximum(region, patch, out=region)
+    return heatmap
+
+
+def heatmap_focal_loss(pred: torch.Tensor, gt: torch.Tensor, alpha: float = 2, beta: float = 4):
+    """CornerNet's penalty-reduced focal loss on sigmoid ``pred`` and Gaussian ``gt`` heatmaps:
+    -Σ[(1-p)^α log p at gt == 1] - Σ[(1-gt)^β p^α log(1-p) elsewhere], divided by the number of
+    gt == 1 pixels (the negative term alone when there is none)."""
+    pos = gt.eq(1).float()
+    neg = 1 - pos
+    pos_loss = (torch.log(pred) * (1 - pred) ** alpha * pos).sum()
+    neg_loss = (torch.log(1 - pred) * pred**alpha * (1 - gt) ** beta * neg).sum()
+    num_pos = pos.sum()
+    if num_pos == 0:
+        return -neg_loss
+    return -(pos_loss + neg_loss) / num_pos
