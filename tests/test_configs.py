@@ -41,6 +41,9 @@ def _detection_batches(cfg, h=64, w=80):
         xy = torch.stack([torch.linspace(12, 58, k), torch.linspace(10, 54, k)], dim=1)
         inst.gt_keypoints = Keypoints(torch.cat([xy, torch.full((k, 1), 2.0)], dim=1)[None])
     image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8).float()
+    if cfg.MODEL.META_ARCHITECTURE == "CenterNetOAP":
+        test = {"image": image, "height": h, "width": w}
+        return [dict(test, instances=inst)], [test], {"loss_hm", "loss_wh", "loss_off"}
     if cfg.MODEL.META_ARCHITECTURE == "YOLACT":
         expected = {"loss_box", "loss_cls", "loss_mask", "loss_semseg"}
         expected |= {"loss_maskiou"} if cfg.MODEL.YOLACT.MASKIOU.ENABLED else set()

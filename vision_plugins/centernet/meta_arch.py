@@ -7,6 +7,9 @@ local maxima of the heatmap (a 3x3 max-pool replaces NMS), each expanded to ``ce
 ± size / 2``.
 """
 
+import math
+
+import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
@@ -14,7 +17,12 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 
-from ..layers.center_heatmaps import heatmap_focal_loss, topk_peaks
+from ..layers.center_heatmaps import (
+    draw_gaussian,
+    gaussian_radius,
+    heatmap_focal_loss,
+    topk_peaks,
+)
 
 __all__ = ["CenterNetOAP"]
 
@@ -31,9 +39,9 @@ def _head(cin, head_conv, cout, bias=0.0):
 
 @META_ARCH_REGISTRY.register()
 class CenterNetOAP(nn.Module):
-    """Training losses (per image targets from ``CenterNetOAPMapper``): ``loss_hm`` (focal),
-    ``loss_wh`` (L1 ×0.1), ``loss_off`` (L1). Inference: ``Instances`` with ``pred_boxes``,
-    ``scores``, ``pred_classes`` (top-K peaks, no NMS)."""
+    """Training losses (targets built from ``instances`` at the output resolution, see
+    ``targets``): ``loss_hm`` (focal), ``loss_wh`` (L1 ×0.1), ``loss_off`` (L1). Inference:
+    ``Instances`` with ``pred_boxes``, ``scores``, ``pred_classes`` (top-K peaks, no NMS)."""
 
     @configurable
     def __init__(self, *, backbone, num_classes, head_conv, pixel_mean, pixel_std, topk=100,
@@ -108,25 +116,49 @@ class CenterNetOAP(nn.Module):
         result.pred_classes = classes[0]
         return result
 
+    def targets(self, instances: Instances, out_h: int, out_w: int):
+        """Official ``ctdet`` targets at the output resolution: per object, the box / stride
+        clipped to the map; a Gaussian of radius ``gaussian_radius(ceil h, ceil w, 0.7)`` (the
+        legacy formula the official code trains with) on the integer centre of its class map;
+        size (w, h) and the centre's sub-pixel offset at that centre."""
+        heat = np.zeros((self.num_classes, out_h, out_w), np.float32)
+        centers, sizes, offsets = [], [], []
+        boxes = instances.gt_boxes.tensor.cpu().numpy() / self.stride
+        for box, cls in zip(boxes, instances.gt_classes.tolist()):
+            box[[0, 2]] = np.clip(box[[0, 2]], 0, out_w - 1)
+            box[[1, 3]] = np.clip(box[[1, 3]], 0, out_h - 1)
+            h, w = box[3] - box[1], box[2] - box[0]
+            if h <= 0 or w <= 0:
+                continue
+            radius = max(0, int(gaussian_radius(math.ceil(h), math.ceil(w), 0.7, legacy=True)))
+            ct = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
+            ct_int = ct.astype(np.int32)
+            draw_gaussian(heat[cls], ct_int, radius)
+            centers.append(ct_int)
+            sizes.append((w, h))
+            offsets.append(ct - ct_int)
+        dev = self.device
+        return (
+            torch.from_numpy(heat).to(dev),
+            torch.as_tensor(np.array(centers, np.int64).reshape(-1, 2), device=dev),
+            torch.as_tensor(np.array(sizes, np.float32).reshape(-1, 2), device=dev),
+            torch.as_tensor(np.array(offsets, np.float32).reshape(-1, 2), device=dev),
+        )
+
     def losses(self, hm, wh, reg, batched_inputs):
         """Official ``CtdetLoss`` (one stack): focal loss on the clamped sigmoid heatmap, L1 on
-        size and offset at the object centres, each divided by (objects × 2)."""
-        gt_hm = torch.stack([x["gt_heatmap"].to(self.device) for x in batched_inputs])
+        size and offset at the object centres, each divided by (objects × 2 + 1e-4)."""
+        out_h, out_w = hm.shape[-2:]
+        targets = [self.targets(x["instances"], out_h, out_w) for x in batched_inputs]
+        gt_hm = torch.stack([t[0] for t in targets])
         pred = hm.sigmoid().clamp(1e-4, 1 - 1e-4)
         loss_hm = heatmap_focal_loss(pred, gt_hm)
         l1_wh, l1_off, count = hm.new_zeros(()), hm.new_zeros(()), 0
-        for i, x in enumerate(batched_inputs):
-            ind = x["gt_centers"].to(self.device)  # (K, 2) integer x, y
+        for i, (_, ind, size, off) in enumerate(targets):
             if len(ind) == 0:
                 continue
-            l1_wh = (
-                l1_wh
-                + (wh[i, :, ind[:, 1], ind[:, 0]].t() - x["gt_wh"].to(self.device)).abs().sum()
-            )
-            l1_off = (
-                l1_off
-                + (reg[i, :, ind[:, 1], ind[:, 0]].t() - x["gt_offset"].to(self.device)).abs().sum()
-            )
+            l1_wh = l1_wh + (wh[i, :, ind[:, 1], ind[:, 0]].t() - size).abs().sum()
+            l1_off = l1_off + (reg[i, :, ind[:, 1], ind[:, 0]].t() - off).abs().sum()
             count += len(ind)
         denom = 2 * count + 1e-4
         return {
