@@ -8,6 +8,7 @@ same image, as the official test script does it. Runners are keyed by ``MODEL.ME
 """
 
 import contextlib
+import os
 import sys
 
 import numpy as np
@@ -224,5 +225,70 @@ def retinaface(path, cfg, model, image):
             dets = np.hstack((boxes, scores[:, None])).astype(np.float32, copy=False)
             keep = ns.py_cpu_nms(dets, c.NMS_THRESH_TEST)
             return dets[keep][: cfg.TEST.DETECTIONS_PER_IMAGE], points[keep]
+
+    return run
+
+
+@official_runner("CenterNetOAP")
+def centernet_oap(path, cfg, model, image):
+    """xingyizhou/CenterNet ``CtdetDetector`` on one image (``fix_res`` at the image's own size,
+    single scale, no flip): ``pre_process`` (affine warp + mean/std), the network, sigmoid,
+    ``ctdet_decode`` (K = TOPK), ``ctdet_post_process`` and ``merge_outputs`` (no NMS), under
+    ``no_grad``. ``path`` is the repository root (its ``src/lib`` is imported); for ResDCN a
+    ``DCNv2.dcn_v2`` module whose ``DCN`` is our torchvision-based layer stands in for the CUDA
+    extension; ``torch.utils.model_zoo.load_url`` returns nothing while the network is built
+    (its constructor downloads ImageNet weights that are overwritten anyway)."""
+    import types
+
+    import cv2
+
+    from vision_plugins.centernet.convert import official_to_ours
+    from vision_plugins.layers import ModulatedDeformConv2d
+
+    lib = os.path.join(path, "src", "lib")
+    dcn = types.ModuleType("models.networks.DCNv2.dcn_v2")
+    dcn.DCN = ModulatedDeformConv2d
+    sys.modules.setdefault("models.networks.DCNv2.dcn_v2", dcn)
+    c = cfg.MODEL.CENTERNET_OAP
+    with official_imports(lib, ("models", "utils")):
+        from models.decode import ctdet_decode
+        from utils.image import get_affine_transform
+        from utils.post_process import ctdet_post_process
+
+        if c.DECONV_DCN:
+            from models.networks.resnet_dcn import get_pose_net
+        else:
+            from models.networks.msra_resnet import get_pose_net
+    heads = {"hm": c.NUM_CLASSES, "wh": 2, "reg": 2}
+    import torch.utils.model_zoo as model_zoo
+
+    load_url = model_zoo.load_url
+    model_zoo.load_url = lambda *args, **kwargs: {}  # no ImageNet download; weights set below
+    try:
+        net = get_pose_net(cfg.MODEL.RESNETS.DEPTH, heads, head_conv=c.HEAD_CONV)
+    finally:
+        model_zoo.load_url = load_url
+    ours = model.state_dict()
+    net.load_state_dict({k: ours[next(iter(official_to_ours({k: 0})))] for k in net.state_dict()})
+    net.eval()
+    h, w = image.shape[:2]
+    mean = np.array([0.40789654, 0.44719302, 0.47026115], np.float32).reshape(1, 1, 3)
+    std = np.array([0.28863828, 0.27408164, 0.27809835], np.float32).reshape(1, 1, 3)
+    classes = c.NUM_CLASSES
+
+    def run():
+        with torch.no_grad():
+            centre, scale = np.array([w / 2.0, h / 2.0], np.float32), max(h, w)
+            trans = get_affine_transform(centre, scale, 0, [w, h])
+            inp = cv2.warpAffine(image, trans, (w, h), flags=cv2.INTER_LINEAR)
+            inp = ((inp / 255.0 - mean) / std).astype(np.float32)
+            x = torch.from_numpy(inp.transpose(2, 0, 1)[None])
+            out = net(x)[-1]
+            dets = ctdet_decode(out["hm"].sigmoid_(), out["wh"], reg=out["reg"], K=c.TOPK)
+            dets = dets.numpy().reshape(1, -1, dets.shape[2])
+            dets = ctdet_post_process(dets.copy(), [centre], [scale], h // 4, w // 4, classes)
+            return {
+                j: np.array(dets[0][j], np.float32).reshape(-1, 5) for j in range(1, classes + 1)
+            }
 
     return run

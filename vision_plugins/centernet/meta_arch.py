@@ -17,6 +17,7 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 
+from ..data import register_test_augmentation
 from ..layers.center_heatmaps import (
     draw_gaussian,
     gaussian_radius,
@@ -25,6 +26,14 @@ from ..layers.center_heatmaps import (
 )
 
 __all__ = ["CenterNetOAP"]
+
+
+@register_test_augmentation("CenterNetOAP")
+def build_centernet_oap_test_augmentation(cfg):
+    """The image at its own resolution (official ``--keep_res`` / ``fix_res`` at the input size);
+    it is padded to a multiple of 32 at the bottom-right (the official code pads around the
+    centre)."""
+    return []
 
 
 def _head(cin, head_conv, cout, bias=0.0):
