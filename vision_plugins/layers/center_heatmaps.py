@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from .heatmaps import heatmap_nms
 
 __all__ = ["draw_gaussian", "gaussian_radius", "heatmap_focal_loss", "topk_peaks"]
 
@@ -16,9 +17,7 @@ def topk_peaks(heat: torch.Tensor, k: int):
     ``(scores, classes, ys, xs)`` each (N, k), scores descending (official ``_nms`` + ``_topk``;
     the per-class pre-selection of the official code selects the same peaks)."""
     n, c, h, w = heat.shape
-    hmax = F.max_pool2d(heat, 3, stride=1, padding=1)
-    heat = heat * (hmax == heat).float()
-    scores, inds = heat.view(n, -1).topk(min(k, c * h * w))
+    scores, inds = heatmap_nms(heat).reshape(n, -1).topk(min(k, c * h * w))
     classes = inds // (h * w)
     pix = inds % (h * w)
     return scores, classes, pix // w, pix % w

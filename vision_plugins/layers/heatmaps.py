@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "render_gaussian_heatmaps",
+    "heatmap_nms",
     "heatmap_nms_peaks",
     "decode_heatmaps_quarter_offset",
     "decode_heatmaps_taylor",
@@ -57,6 +58,14 @@ def render_gaussian_heatmaps(points, visible, size, sigma, radius=None):
     return g * visible[..., None, None].to(dtype)
 
 
+def heatmap_nms(heatmaps):
+    """3x3 max-pool NMS of (N, C, H, W) maps: values equal to their 3x3 maximum are kept (padding
+    never wins), the rest become 0."""
+    n, c, h, w = heatmaps.shape
+    pooled = F.max_pool2d(heatmaps.reshape(n * c, 1, h, w), 3, stride=1, padding=1)
+    return heatmaps * (pooled.reshape(n, c, h, w) == heatmaps)
+
+
 def heatmap_nms_peaks(heatmaps):
     """3x3 max-pool NMS, then the top-1 peak of each (N, K) map.
 
@@ -69,9 +78,7 @@ def heatmap_nms_peaks(heatmaps):
         ``(x, y, peak)``: (N, K) int64 column, (N, K) int64 row, (N, K) value of ``heatmaps``.
     """
     n, k, h, w = heatmaps.shape
-    pooled = F.max_pool2d(heatmaps.reshape(n * k, 1, h, w), 3, stride=1, padding=1)
-    nms = heatmaps * (pooled.reshape(n, k, h, w) == heatmaps)
-    peak, ind = nms.reshape(n, k, h * w).max(dim=-1)
+    peak, ind = heatmap_nms(heatmaps).reshape(n, k, h * w).max(dim=-1)
     return ind % w, torch.div(ind, w, rounding_mode="floor"), peak
 
 
