@@ -9,7 +9,12 @@ the weights describe (built on the meta device); errors name the key.
 
 import torch
 
-from ..checkpoint import CheckpointFormatError, register_converter, strip_prefix
+from ..checkpoint import (
+    CheckpointFormatError,
+    check_converted,
+    register_converter,
+    strip_prefix,
+)
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
@@ -24,14 +29,9 @@ def official_to_ours(state_dict):
         elif key.startswith("deconv_layers."):
             out["backbone." + key] = value
         else:
-            rest, nbt = key, key.endswith(".num_batches_tracked")
-            if nbt:
-                rest = key[: -len("num_batches_tracked")] + "running_mean"
-            new = torchvision_resnet_key(rest)
+            new = torchvision_resnet_key(key, keep_num_batches_tracked=True)
             if not new:
                 raise CheckpointFormatError(f"unexpected key {key!r} in a CenterNet checkpoint")
-            if nbt:
-                new = new[: -len("running_mean")] + "num_batches_tracked"
             out[RESNET_PREFIX + new] = value
     return out
 
@@ -79,18 +79,7 @@ def _convert(state_dict, dcn, name):
         expected = _reference_shapes(state_dict, dcn)
     except KeyError as e:
         raise CheckpointFormatError(f"missing key {e} in a {name} checkpoint") from None
-    out = official_to_ours(state_dict)
-    for key, value in out.items():
-        if key not in expected:
-            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} file")
-        if tuple(value.shape) != expected[key]:
-            raise CheckpointFormatError(
-                f"key {key!r} has shape {tuple(value.shape)}, expected {expected[key]}"
-            )
-    missing = [k for k in expected if k not in out and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise CheckpointFormatError(f"missing keys in a {name} checkpoint: {missing[:5]}")
-    return out
+    return check_converted(official_to_ours(state_dict), expected, name)
 
 
 @register_converter(

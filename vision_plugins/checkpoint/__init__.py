@@ -4,6 +4,7 @@ from . import torchvision_resnet  # noqa: F401  (registration)
 from .registry import (  # noqa: F401
     CONVERTERS,
     CheckpointFormatError,
+    check_converted,
     convert_checkpoint,
     load_official_checkpoint,
     register_converter,

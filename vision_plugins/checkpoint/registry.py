@@ -20,6 +20,7 @@ __all__ = [
     "load_official_checkpoint",
     "strip_prefix",
     "convert_checkpoint",
+    "check_converted",
 ]
 
 
@@ -96,3 +97,21 @@ def convert_checkpoint(arch, src, dst):
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     torch.save({"model": out, "__author__": "vision_plugins", "matching_heuristics": False}, dst)
     return out
+
+
+def check_converted(converted, expected, name):
+    """Raise ``CheckpointFormatError`` naming the key when ``converted`` ({key: tensor}) does
+    not match ``expected`` ({key: shape} of the target model): an unexpected key, a wrong shape
+    or missing keys (``num_batches_tracked`` may be missing)."""
+    for key, value in converted.items():
+        if key not in expected:
+            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} file")
+        if tuple(value.shape) != tuple(expected[key]):
+            raise CheckpointFormatError(
+                f"key {key!r} has shape {tuple(value.shape)}, expected {tuple(expected[key])}"
+            )
+    missing = [k for k in expected if k not in converted and not k.endswith("num_batches_tracked")]
+    if missing:
+        more = " ..." if len(missing) > 5 else ""
+        raise CheckpointFormatError(f"missing keys in a {name} checkpoint: {missing[:5]}{more}")
+    return converted

@@ -16,9 +16,14 @@ PREFIX = "backbone.bottom_up."
 _BN = {"weight", "bias", "running_mean", "running_var"}
 
 
-def torchvision_resnet_key(key):
-    """torchvision name -> detectron2 ResNet name (without PREFIX); None = drop (``fc``,
-    ``num_batches_tracked``), False = not a torchvision ResNet key."""
+def torchvision_resnet_key(key, keep_num_batches_tracked=False):
+    """torchvision name -> detectron2 ResNet name (without PREFIX); None = drop (``fc``, and
+    ``num_batches_tracked`` unless ``keep_num_batches_tracked``), False = not a torchvision
+    ResNet key."""
+    if key.endswith(".num_batches_tracked") and keep_num_batches_tracked:
+        stem = key[: -len("num_batches_tracked")]
+        new = torchvision_resnet_key(stem + "running_mean")
+        return new[: -len("running_mean")] + "num_batches_tracked" if new else new
     if key.startswith("fc.") or key.endswith("num_batches_tracked"):
         return None  # classifier; BN counters (BatchNorm re-creates them on load)
     m = re.fullmatch(r"conv1\.weight", key)

@@ -14,7 +14,12 @@ import re
 
 import torch
 
-from ..checkpoint import CheckpointFormatError, register_converter, strip_prefix
+from ..checkpoint import (
+    CheckpointFormatError,
+    check_converted,
+    register_converter,
+    strip_prefix,
+)
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
@@ -36,15 +41,9 @@ def reference_to_ours(state_dict, resnet):
         elif key.startswith("body.") and not resnet:
             out[RESNET_PREFIX + key[len("body.") :]] = value
         elif key.startswith("body.") and resnet:
-            rest = key[len("body.") :]
-            suffix = ""
-            if rest.endswith(".num_batches_tracked"):
-                rest, suffix = rest[: -len("num_batches_tracked")] + "running_mean", "nbt"
-            new = torchvision_resnet_key(rest)
+            new = torchvision_resnet_key(key[len("body.") :], keep_num_batches_tracked=True)
             if not new:
                 raise CheckpointFormatError(f"unexpected key {key!r} in a RetinaFace checkpoint")
-            if suffix:
-                new = new[: -len("running_mean")] + "num_batches_tracked"
             out[RESNET_PREFIX + new] = value
         else:
             raise CheckpointFormatError(f"unexpected key {key!r} in a RetinaFace checkpoint")
@@ -81,18 +80,7 @@ def _convert(state_dict, resnet, name):
     cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[1.0]]
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in RetinaFace(cfg).state_dict().items()}
-    out = reference_to_ours(state_dict, resnet)
-    for key, value in out.items():
-        if key not in expected:
-            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} file")
-        if tuple(value.shape) != expected[key]:
-            raise CheckpointFormatError(
-                f"key {key!r} has shape {tuple(value.shape)}, expected {expected[key]}"
-            )
-    missing = [k for k in expected if k not in out and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise CheckpointFormatError(f"missing keys in a {name} checkpoint: {missing[:5]}")
-    return out
+    return check_converted(reference_to_ours(state_dict, resnet), expected, name)
 
 
 @register_converter(

@@ -21,7 +21,7 @@ import re
 
 import torch
 
-from ..checkpoint import CheckpointFormatError, register_converter
+from ..checkpoint import CheckpointFormatError, check_converted, register_converter
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
@@ -39,14 +39,9 @@ def _backbone_key(key):
     if rest.startswith("layer") and not rest.startswith("layers"):
         return None  # legacy keys the official loader drops
     tv = re.sub(r"^layers\.(\d)\.", lambda m: f"layer{int(m.group(1)) + 1}.", rest)
-    suffix = ""
-    if tv.endswith(".num_batches_tracked"):
-        tv, suffix = tv[: -len("num_batches_tracked")] + "running_mean", "num_batches_tracked"
-    new = torchvision_resnet_key(tv)
+    new = torchvision_resnet_key(tv, keep_num_batches_tracked=True)
     if not new:
         raise CheckpointFormatError(f"unexpected backbone key {key!r} in a YOLACT checkpoint")
-    if suffix:
-        new = new[: -len("running_mean")] + suffix
     return RESNET_PREFIX + new
 
 
@@ -137,21 +132,7 @@ def _check(state_dict, plus, name):
                     f"key {key!r} belongs to YOLACT++: convert with --arch yolact_plus"
                 )
     expected = _reference_shapes(state_dict, plus)
-    out = official_to_ours(state_dict)
-    for key, value in out.items():
-        if key not in expected:
-            raise CheckpointFormatError(f"unexpected key {key!r} (converted) in a {name} file")
-        if tuple(value.shape) != expected[key]:
-            raise CheckpointFormatError(
-                f"key {key!r} has shape {tuple(value.shape)}, expected {expected[key]}"
-            )
-    missing = [k for k in expected if k not in out and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise CheckpointFormatError(
-            f"missing keys in a {name} checkpoint: {missing[:5]}"
-            f"{' ...' if len(missing) > 5 else ''}"
-        )
-    return out
+    return check_converted(official_to_ours(state_dict), expected, name)
 
 
 @register_converter(
