@@ -18,6 +18,7 @@ from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 
 from ..data import register_test_augmentation
+from ..layers import ModulatedDeformConv2d, fold_batchnorm_at_inference
 from ..layers.center_heatmaps import (
     draw_gaussian,
     gaussian_radius,
@@ -65,6 +66,13 @@ class CenterNetOAP(nn.Module):
         self.reg = _head(cin, head_conv, 2)
         self.num_classes, self.topk = num_classes, topk
         self.weights = {"loss_hm": hm_weight, "loss_wh": wh_weight, "loss_off": off_weight}
+        # CPU speed-ups that change float rounding only (as for YOLACT): channels-last activations
+        # and BatchNorm folded into the ResNet convolutions at inference; not with DCN stages
+        self.channels_last = not any(
+            isinstance(m, ModulatedDeformConv2d) for m in backbone.modules()
+        )
+        if self.channels_last and hasattr(backbone, "bottom_up"):
+            fold_batchnorm_at_inference(backbone.bottom_up)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -94,6 +102,8 @@ class CenterNetOAP(nn.Module):
 
     def forward_heads(self, images: torch.Tensor):
         """Raw heads at stride 4: heatmap logits (N, C, h, w), size (N, 2, h, w), offset."""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         x = self.backbone(images)[self.in_feature]
         return self.hm(x), self.wh(x), self.reg(x)
 
