@@ -5,17 +5,36 @@
 (PCKh, WIDER FACE AP, VPQ, GPS) register theirs. COCO, COCO-panoptic and sem-seg reuse detectron2.
 """
 
+import itertools
 import os
 
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOPanopticEvaluator, DatasetEvaluators, SemSegEvaluator
+from detectron2.utils import comm
 
 from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
 from .coco import MaskScoreCOCOEvaluator
 
-__all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "keypoint_oks_sigmas", "register_evaluator"]
+__all__ = [
+    "EVALUATOR_REGISTRY",
+    "build_evaluator",
+    "gather_predictions",
+    "keypoint_oks_sigmas",
+    "register_evaluator",
+]
 
 EVALUATOR_REGISTRY = {}
+
+
+def gather_predictions(predictions, distributed):
+    """``{image_id: prediction}`` of every process on the main process (None elsewhere)."""
+    if not distributed:
+        return predictions
+    comm.synchronize()
+    gathered = comm.gather(predictions, dst=0)
+    if not comm.is_main_process():
+        return None
+    return dict(itertools.chain(*[p.items() for p in gathered]))
 
 
 def register_evaluator(evaluator_type):

@@ -8,17 +8,15 @@ evaluation, "Mean" is the visible-count-weighted mean over all joints except pel
 """
 
 import copy
-import itertools
 import logging
 from collections import OrderedDict
 
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 
 from ..data.mpii import MPII_KEYPOINT_NAMES
-from .build import register_evaluator
+from .build import gather_predictions, register_evaluator
 
 __all__ = ["PCKhEvaluator", "compute_pckh"]
 
@@ -84,13 +82,9 @@ class PCKhEvaluator(DatasetEvaluator):
             self._predictions[inp["image_id"]] = inst.pred_keypoints[best, :, :2].numpy()
 
     def evaluate(self):
-        predictions = self._predictions
-        if self._distributed:
-            comm.synchronize()
-            gathered = comm.gather(predictions, dst=0)
-            if not comm.is_main_process():
-                return {}
-            predictions = dict(itertools.chain(*[p.items() for p in gathered]))
+        predictions = gather_predictions(self._predictions, self._distributed)
+        if predictions is None:
+            return {}
         gt = {d["image_id"]: d["annotations"][0] for d in DatasetCatalog.get(self._dataset_name)}
         missing = sorted(set(gt) - set(predictions))
         if missing:

@@ -18,7 +18,6 @@ whose ground truth has landmarks, the mean point error divided by the inter-ocul
 """
 
 import copy
-import itertools
 import logging
 from collections import OrderedDict
 
@@ -26,10 +25,9 @@ import numpy as np
 from detectron2.data import DatasetCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
-from detectron2.utils import comm
 
 from ..data.widerface import WIDER_LEVELS
-from .build import register_evaluator
+from .build import gather_predictions, register_evaluator
 
 __all__ = ["WiderFaceEvaluator", "wider_ap", "voc_ap", "box_overlaps_plus_one"]
 
@@ -165,13 +163,9 @@ class WiderFaceEvaluator(DatasetEvaluator):
             self._predictions[inp["image_id"]] = pred
 
     def evaluate(self):
-        predictions = self._predictions
-        if self._distributed:
-            comm.synchronize()
-            gathered = comm.gather(predictions, dst=0)
-            if not comm.is_main_process():
-                return {}
-            predictions = dict(itertools.chain(*[p.items() for p in gathered]))
+        predictions = gather_predictions(self._predictions, self._distributed)
+        if predictions is None:
+            return {}
         dicts = DatasetCatalog.get(self._dataset_name)
         preds, gts, landmark_gts, landmark_preds = [], [], [], []
         for d in dicts:
