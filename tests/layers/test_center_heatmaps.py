@@ -8,9 +8,13 @@ import pytest
 import torch
 
 from vision_plugins.layers.center_heatmaps import (
+    bottom_pool,
     draw_gaussian,
     gaussian_radius,
     heatmap_focal_loss,
+    left_pool,
+    right_pool,
+    top_pool,
     topk_peaks,
 )
 
@@ -55,3 +59,26 @@ def test_topk_peaks_suppresses_non_maxima():
     scores, classes, ys, xs = topk_peaks(heat, 2)
     assert scores[0].tolist() == pytest.approx([0.9, 0.7])
     assert classes[0].tolist() == [0, 1] and ys[0].tolist() == [2, 5] and xs[0].tolist() == [3, 0]
+
+
+def _brute(x, direction):
+    out = torch.empty_like(x)
+    h, w = x.shape[-2:]
+    for i in range(h):
+        for j in range(w):
+            region = {
+                "top": x[..., i:, j], "bottom": x[..., : i + 1, j],
+                "left": x[..., i, j:], "right": x[..., i, : j + 1],
+            }[direction]  # fmt: skip
+            out[..., i, j] = region.max(-1)[0]
+    return out
+
+
+@pytest.mark.parametrize("direction", ["top", "bottom", "left", "right"])
+def test_corner_pools_vs_brute_force_and_gradcheck(direction):
+    pool = {"top": top_pool, "bottom": bottom_pool, "left": left_pool, "right": right_pool}
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, 7, generator=g)
+    torch.testing.assert_close(pool[direction](x), _brute(x, direction), rtol=0, atol=0)
+    xd = torch.randn(1, 2, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(pool[direction], (xd,))

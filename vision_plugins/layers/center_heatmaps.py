@@ -1,6 +1,7 @@
 """Keypoint-detector heatmap ops shared by CornerNet / CenterNet: 3x3 max-pool peak extraction
-with top-K, Gaussian radius (fixed and legacy formulas), Gaussian drawing and the
-penalty-reduced focal loss (CornerNet, α = 2, β = 4)."""
+with top-K, Gaussian radius (fixed and legacy formulas), Gaussian drawing, the penalty-reduced
+focal loss (CornerNet, α = 2, β = 4) and the four directional corner poolings (cumulative
+maxima, pure PyTorch with autograd; CornerNet's compiled pools compute the same)."""
 
 import math
 
@@ -9,7 +10,16 @@ import torch
 
 from .heatmaps import heatmap_nms
 
-__all__ = ["draw_gaussian", "gaussian_radius", "heatmap_focal_loss", "topk_peaks"]
+__all__ = [
+    "bottom_pool",
+    "draw_gaussian",
+    "gaussian_radius",
+    "heatmap_focal_loss",
+    "left_pool",
+    "right_pool",
+    "top_pool",
+    "topk_peaks",
+]
 
 
 def topk_peaks(heat: torch.Tensor, k: int):
@@ -75,3 +85,23 @@ def heatmap_focal_loss(pred: torch.Tensor, gt: torch.Tensor, alpha: float = 2, b
     if num_pos == 0:
         return -neg_loss
     return -(pos_loss + neg_loss) / num_pos
+
+
+def top_pool(x: torch.Tensor) -> torch.Tensor:
+    """CornerNet top pooling: out[i, j] = max over k >= i of x[k, j] (N, C, H, W)."""
+    return x.flip(2).cummax(2)[0].flip(2)
+
+
+def bottom_pool(x: torch.Tensor) -> torch.Tensor:
+    """out[i, j] = max over k <= i of x[k, j]."""
+    return x.cummax(2)[0]
+
+
+def left_pool(x: torch.Tensor) -> torch.Tensor:
+    """out[i, j] = max over k >= j of x[i, k]."""
+    return x.flip(3).cummax(3)[0].flip(3)
+
+
+def right_pool(x: torch.Tensor) -> torch.Tensor:
+    """out[i, j] = max over k <= j of x[i, k]."""
+    return x.cummax(3)[0]
