@@ -19,3 +19,26 @@ def load_fixture(name):
     synth = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synth)
     return synth.load_fixture(os.path.join(PARITY, name))
+
+
+def converted_model(tmp_path, arch, checkpoint, config):
+    """Save the official ``checkpoint`` object, convert it with ``tools/convert_weights.py
+    --arch arch`` (asserting success), build the model of ``config`` (a path under configs/) on
+    CPU and load the converted weights. Returns ``(cfg, model in eval mode, load result)``."""
+    import sys
+
+    import torch
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    from vision_plugins.engine import Trainer, setup_cfg
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import convert_weights
+
+    src, dst = tmp_path / "official.pth", tmp_path / "converted.pth"
+    torch.save(checkpoint, src)
+    assert convert_weights.main(["--arch", arch, "--src", str(src), "--dst", str(dst)]) == 0
+    cfg = setup_cfg(os.path.join(REPO, "configs", config), ["MODEL.DEVICE", "cpu"])
+    model = Trainer.build_model(cfg)
+    loaded = DetectionCheckpointer(model).load(str(dst))
+    return cfg, model.eval(), loaded

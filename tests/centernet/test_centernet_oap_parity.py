@@ -1,19 +1,11 @@
 """CI parity with xingyizhou/CenterNet @4c50fd3 on the shared fixtures (README_centernet_oap.md):
 preprocessing, raw heads and the 100 decoded detections (matched by class and centre)."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 
-from tests.parity import REPO, load_fixture, requires_fixtures
-from vision_plugins.engine import Trainer, setup_cfg
-
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import convert_weights  # noqa: E402
+from tests.parity import converted_model, load_fixture, requires_fixtures
 
 pytestmark = requires_fixtures
 FIXTURES = {
@@ -26,13 +18,8 @@ FIXTURES = {
 def test_centernet_oap_parity(tmp_path, name):
     arch, config, tol = FIXTURES[name]
     manifest, state_dict, image, expected = load_fixture(name)
-    src, dst = tmp_path / "official.pth", tmp_path / "converted.pth"
-    torch.save({"epoch": 0, "state_dict": state_dict}, src)
-    assert convert_weights.main(["--arch", arch, "--src", str(src), "--dst", str(dst)]) == 0
-    cfg = setup_cfg(os.path.join(REPO, "configs", "CenterNet", config), ["MODEL.DEVICE", "cpu"])
-    model = Trainer.build_model(cfg)
-    DetectionCheckpointer(model).load(str(dst))
-    model.eval()
+    checkpoint = {"epoch": 0, "state_dict": state_dict}
+    cfg, model, _ = converted_model(tmp_path, arch, checkpoint, f"CenterNet/{config}")
     h, w = image.shape[:2]
     inp = {"image": torch.as_tensor(image.transpose(2, 0, 1).copy()), "height": h, "width": w}
     with torch.no_grad():

@@ -2,21 +2,13 @@
 (parity/README_retinaface.md): anchors, raw head outputs, decoded boxes/landmarks and the final
 detections (paired by nearest box, never by score rank), with the README's tolerances."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.structures import ImageList
 
-from tests.parity import REPO, load_fixture, requires_fixtures
-from vision_plugins.engine import Trainer, setup_cfg
+from tests.parity import converted_model, load_fixture, requires_fixtures
 from vision_plugins.retinaface.meta_arch import decode_landmarks
-
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import convert_weights  # noqa: E402
 
 pytestmark = requires_fixtures
 FIXTURES = {
@@ -29,14 +21,8 @@ FIXTURES = {
 def test_retinaface_parity(tmp_path, name):
     arch, config = FIXTURES[name]
     manifest, state_dict, image, expected = load_fixture(name)
-    src, dst = tmp_path / "official.pth", tmp_path / "converted.pth"
-    torch.save(state_dict, src)
-    assert convert_weights.main(["--arch", arch, "--src", str(src), "--dst", str(dst)]) == 0
-    cfg = setup_cfg(os.path.join(REPO, "configs", "RetinaFace", config), ["MODEL.DEVICE", "cpu"])
+    cfg, model, _ = converted_model(tmp_path, arch, state_dict, f"RetinaFace/{config}")
     assert cfg.MODEL.RETINAFACE.NMS_PLUS_ONE  # the faithful mode is the default
-    model = Trainer.build_model(cfg)
-    DetectionCheckpointer(model).load(str(dst))
-    model.eval()
     h, w = manifest["image"]["height"], manifest["image"]["width"]
     inp = {"image": torch.as_tensor(image.transpose(2, 0, 1).copy()), "height": h, "width": w}
 

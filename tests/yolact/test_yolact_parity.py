@@ -6,19 +6,11 @@ detections, matched by class and nearest box: classes equal, scores (and YOLACT+
 within 1e-4, floor(box) within 1 px of the official ``.long()`` boxes, >= 99.9 % mask pixels.
 """
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 
-from tests.parity import REPO, load_fixture, requires_fixtures
-from vision_plugins.engine import Trainer, setup_cfg
-
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import convert_weights  # noqa: E402
+from tests.parity import converted_model, load_fixture, requires_fixtures
 
 pytestmark = requires_fixtures
 FIXTURES = {
@@ -52,15 +44,8 @@ def _pair(ours_classes, ours_boxes, classes, boxes):
 def test_yolact_parity(tmp_path, two_threads, name):
     arch, config = FIXTURES[name]
     manifest, state_dict, image, expected = load_fixture(name)
-    src, dst = tmp_path / "official.pth", tmp_path / "converted.pth"
-    torch.save(state_dict, src)
-    assert convert_weights.main(["--arch", arch, "--src", str(src), "--dst", str(dst)]) == 0
-
-    cfg = setup_cfg(os.path.join(REPO, "configs", "YOLACT", config), ["MODEL.DEVICE", "cpu"])
-    model = Trainer.build_model(cfg)
-    incompatible = DetectionCheckpointer(model).load(str(dst))
+    cfg, model, incompatible = converted_model(tmp_path, arch, state_dict, f"YOLACT/{config}")
     assert incompatible is not None
-    model.eval()
 
     h, w = manifest["output_size"]["height"], manifest["output_size"]["width"]
     assert image.shape == (550, 550, 3)  # already at the network size: the resize is the identity
