@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from . import (  # noqa: F401,E402  (registration)
     centernet,
     checkpoint,
+    cornernet,
     data,
     evaluation,
     pose_hourglass,

@@ -7,6 +7,7 @@ add new keys (under ``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and never change a dete
 from detectron2.config import CfgNode as CN
 
 from .centernet.config import add_centernet_oap_config
+from .cornernet.config import add_cornernet_config
 from .pose_hourglass.config import add_pose_hourglass_config
 from .retinaface.config import add_retinaface_config
 from .yolact.config import add_yolact_config
@@ -16,6 +17,7 @@ __all__ = ["add_vision_plugins_config", "add_engine_config"]
 # add_<arch>_config functions, one per architecture
 _ARCH_CONFIGS = [
     add_centernet_oap_config,
+    add_cornernet_config,
     add_pose_hourglass_config,
     add_retinaface_config,
     add_yolact_config,

@@ -1,33 +1,37 @@
 """Keypoint-detector heatmap ops shared by CornerNet / CenterNet: 3x3 max-pool peak extraction
 with top-K, Gaussian radius (fixed and legacy formulas), Gaussian drawing, the penalty-reduced
-focal loss (CornerNet, α = 2, β = 4) and the four directional corner poolings (cumulative
-maxima, pure PyTorch with autograd; CornerNet's compiled pools compute the same)."""
+focal loss (CornerNet, α = 2, β = 4), the associative-embedding pull/push loss, the offset
+smooth-L1 loss and the four directional corner poolings (cumulative maxima, pure PyTorch with
+autograd; CornerNet's compiled pools compute the same)."""
 
 import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .heatmaps import heatmap_nms
 
 __all__ = [
+    "ae_pull_push_loss",
     "bottom_pool",
     "draw_gaussian",
     "gaussian_radius",
     "heatmap_focal_loss",
     "left_pool",
+    "offset_smooth_l1_loss",
     "right_pool",
     "top_pool",
     "topk_peaks",
 ]
 
 
-def topk_peaks(heat: torch.Tensor, k: int):
-    """(N, C, H, W) scores -> the ``k`` best 3x3 local maxima over all classes:
+def topk_peaks(heat: torch.Tensor, k: int, kernel: int = 3):
+    """(N, C, H, W) scores -> the ``k`` best ``kernel`` x ``kernel`` local maxima over all classes:
     ``(scores, classes, ys, xs)`` each (N, k), scores descending (official ``_nms`` + ``_topk``;
     the per-class pre-selection of the official code selects the same peaks)."""
     n, c, h, w = heat.shape
-    scores, inds = heatmap_nms(heat).reshape(n, -1).topk(min(k, c * h * w))
+    scores, inds = heatmap_nms(heat, kernel).reshape(n, -1).topk(min(k, c * h * w))
     classes = inds // (h * w)
     pix = inds % (h * w)
     return scores, classes, pix // w, pix % w
@@ -53,12 +57,13 @@ def gaussian_radius(height: float, width: float, min_overlap: float = 0.7, legac
     return min((b1 - sq1) / (2 * a1), (b2 - sq2) / (2 * a2), (b3 + sq3) / (2 * a3))
 
 
-def draw_gaussian(heatmap: np.ndarray, center, radius: int) -> np.ndarray:
-    """Max-paste the (2r+1)² Gaussian with σ = (2r+1) / 6 centred on integer ``center`` (x, y)
-    into ``heatmap`` (H, W), in place (official ``draw_umich_gaussian``)."""
+def draw_gaussian(heatmap: np.ndarray, center, radius: int, sigma_div: float = 6) -> np.ndarray:
+    """Max-paste the (2r+1)² Gaussian with σ = (2r+1) / ``sigma_div`` centred on integer
+    ``center`` (x, y) into ``heatmap`` (H, W), in place (official ``draw_umich_gaussian``;
+    CenterNet-Triplet draws its centres with ``sigma_div=5``)."""
     radius = int(radius)
     d = 2 * radius + 1
-    sigma = d / 6
+    sigma = d / sigma_div
     m = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-(m[None] ** 2 + m[:, None] ** 2) / (2 * sigma * sigma))
     g[g < np.finfo(g.dtype).eps * g.max()] = 0
@@ -85,6 +90,34 @@ def heatmap_focal_loss(pred: torch.Tensor, gt: torch.Tensor, alpha: float = 2, b
     if num_pos == 0:
         return -neg_loss
     return -(pos_loss + neg_loss) / num_pos
+
+
+def ae_pull_push_loss(tag0: torch.Tensor, tag1: torch.Tensor, mask: torch.Tensor):
+    """CornerNet's associative-embedding loss on the 1-D tags of the two corners of each object:
+    ``tag0``, ``tag1`` (B, M) gathered at the objects' corners, ``mask`` (B, M) marks the real
+    objects. Per image with N objects and ē the mean tag of an object: pull = Σ[(t0 - ē)² +
+    (t1 - ē)²] / N, push = Σ_{k≠j} relu(1 - |ē_k - ē_j|) / (N (N - 1)); both summed over the
+    batch. The official epsilons are kept (N + 1e-4, N(N - 1) + 1e-4, the diagonal k = j
+    entering as relu(1) - 1 / (N + 1e-4)), so one object alone gives push ≈ 1 (a constant without
+    gradient), as in the official loss. Returns ``(pull, push)``."""
+    mask = mask.bool()
+    num = mask.sum(1, keepdim=True).float()
+    mean = (tag0 + tag1) / 2
+    pull = ((tag0 - mean) ** 2 / (num + 1e-4))[mask].sum()
+    pull = pull + ((tag1 - mean) ** 2 / (num + 1e-4))[mask].sum()
+    pairs = mask[:, None, :] & mask[:, :, None]
+    num = num[:, :, None]
+    dist = F.relu(1 - (mean[:, None, :] - mean[:, :, None]).abs()) - 1 / (num + 1e-4)
+    push = (dist / ((num - 1) * num + 1e-4))[pairs].sum()
+    return pull, push
+
+
+def offset_smooth_l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
+    """CornerNet's offset loss: smooth-L1 (β = 1) summed over the objects' (B, M, 2) offsets
+    where ``mask`` (B, M) is set, divided by (number of objects + 1e-4)."""
+    mask = mask.bool()
+    loss = F.smooth_l1_loss(pred[mask], target[mask], reduction="sum", beta=1.0)
+    return loss / (mask.sum() + 1e-4)
 
 
 def top_pool(x: torch.Tensor) -> torch.Tensor:

@@ -58,11 +58,11 @@ def render_gaussian_heatmaps(points, visible, size, sigma, radius=None):
     return g * visible[..., None, None].to(dtype)
 
 
-def heatmap_nms(heatmaps):
-    """3x3 max-pool NMS of (N, C, H, W) maps: values equal to their 3x3 maximum are kept (padding
-    never wins), the rest become 0."""
+def heatmap_nms(heatmaps, kernel: int = 3):
+    """k x k (default 3x3) max-pool NMS of (N, C, H, W) maps: values equal to their k x k maximum
+    are kept (padding never wins), the rest become 0. ``kernel=1`` keeps everything."""
     n, c, h, w = heatmaps.shape
-    pooled = F.max_pool2d(heatmaps.reshape(n * c, 1, h, w), 3, stride=1, padding=1)
+    pooled = F.max_pool2d(heatmaps.reshape(n * c, 1, h, w), kernel, 1, (kernel - 1) // 2)
     return heatmaps * (pooled.reshape(n, c, h, w) == heatmaps)
 
 
