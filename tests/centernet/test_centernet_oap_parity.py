@@ -11,6 +11,7 @@ pytestmark = requires_fixtures
 FIXTURES = {
     "centernet_oap_res18": ("centernet_oap_res18", "centernet_oap_res18_coco.yaml", 1e-4),
     "centernet_oap_resdcn18": ("centernet_oap_resdcn18", "centernet_oap_resdcn18_coco.yaml", 5e-4),
+    "centernet_oap_hg": ("centernet_oap_hg", "centernet_oap_hg_coco.yaml", 5e-4),
 }
 
 
@@ -28,12 +29,16 @@ def test_centernet_oap_parity(tmp_path, name):
         x = images.tensor
         np.testing.assert_allclose(x[0, :, :4, :4].numpy(), expected["input_patch"], atol=1e-5)
         np.testing.assert_allclose(x[0].mean((1, 2)).numpy(), expected["input_mean"], atol=1e-5)
-        hm, wh, reg = model.forward_heads(x)
+        stacks = model.forward_heads(x, all_stacks=True)
+        hm, wh, reg = stacks[-1]
         out = model.decode(hm.sigmoid(), wh, reg, (h, w))  # unclipped, as the official rows
         final = model([inp])[0]["instances"]
     np.testing.assert_allclose(hm.sigmoid().numpy(), expected["hm"], rtol=0, atol=tol)
     np.testing.assert_allclose(wh.numpy(), expected["wh"], rtol=0, atol=tol)
     np.testing.assert_allclose(reg.numpy(), expected["reg"], rtol=0, atol=tol)
+    if "stack0_wh" in expected:  # the intermediate stack of the hourglass
+        np.testing.assert_allclose(stacks[0][1].numpy(), expected["stack0_wh"], rtol=0, atol=1e-4)
+        np.testing.assert_allclose(stacks[0][2].numpy(), expected["stack0_reg"], rtol=0, atol=1e-4)
 
     dets = expected["dets"][0]  # output-map coordinates
     assert len(out) == 100

@@ -1,10 +1,16 @@
-"""Official CenterNet (objects as points) ResNet checkpoints -> ``CenterNetOAP``.
+"""Official CenterNet (objects as points) checkpoints -> ``CenterNetOAP``.
 
 ``{'epoch', 'state_dict'[, 'optimizer']}`` (a ``module.`` prefix is stripped, as the official
-``load_model`` does): ``conv1/bn1/layer1-4`` -> ``backbone.bottom_up.*`` (torchvision ->
-detectron2 names), ``deconv_layers.*`` -> ``backbone.deconv_layers.*`` (the DCN keeps its DCNv2
-names), heads ``hm`` / ``wh`` / ``reg`` unchanged. Keys and shapes are checked against the model
-the weights describe (built on the meta device); errors name the key.
+``load_model`` does).
+
+- ResNet (``res_18``, ``resdcn_18``): ``conv1/bn1/layer1-4`` -> ``backbone.bottom_up.*``
+  (torchvision -> detectron2 names), ``deconv_layers.*`` -> ``backbone.deconv_layers.*`` (the
+  DCN keeps its DCNv2 names), heads ``{hm,wh,reg}.{0,2}`` -> ``{hm,wh,reg}.0.{0.conv,1}``.
+- Hourglass (``hourglass``): CornerNet's hourglass keys -> ``backbone.*``, per-stack heads
+  ``{hm,wh,reg}.{s}.{0.conv,1}`` unchanged.
+
+Keys and shapes are checked against the model the weights describe (built on the meta device);
+errors name the key.
 """
 
 import torch
@@ -18,14 +24,20 @@ from ..checkpoint import (
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
-__all__ = ["convert_centernet_oap_resnet", "official_to_ours"]
+__all__ = ["convert_centernet_oap_hg", "convert_centernet_oap_resnet", "official_to_ours"]
+
+# ResNet heads: official Sequential(conv3x3, ReLU, conv1x1) -> our single-stack KPHead
+_RESNET_HEAD = {"0": "0.0.conv", "2": "0.1"}
 
 
 def official_to_ours(state_dict):
     out = {}
     for key, value in strip_prefix(state_dict, "module.").items():
         if key.startswith(("hm.", "wh.", "reg.")):
-            out[key] = value
+            head, layer, rest = key.split(".", 2)
+            if layer not in _RESNET_HEAD:
+                raise CheckpointFormatError(f"unexpected key {key!r} in a CenterNet checkpoint")
+            out[f"{head}.{_RESNET_HEAD[layer]}.{rest}"] = value
         elif key.startswith("deconv_layers."):
             out["backbone." + key] = value
         else:
@@ -67,6 +79,34 @@ def _reference_shapes(state_dict, dcn):
     c.DECONV_CHANNELS, c.DECONV_DCN = channels, dcn
     with torch.device("meta"):
         return {k: tuple(v.shape) for k, v in CenterNetOAP(cfg).state_dict().items()}
+
+
+@register_converter(
+    "centernet_oap_hg",
+    "CenterNet objects-as-points 'hourglass' (xingyizhou/CenterNet ctdet_coco_hg.pth) -> "
+    "CenterNetOAP with build_hourglass104_backbone",
+    container_keys=("state_dict",),
+)
+def convert_centernet_oap_hg(state_dict):
+    from ..cornernet.convert import hourglass_key, reference_shapes
+
+    state_dict = strip_prefix(state_dict, "module.")
+    if "conv1.weight" in state_dict:
+        raise CheckpointFormatError("a ResNet CenterNet checkpoint: convert with --arch "
+                                    "centernet_oap_res18 or centernet_oap_resdcn18")  # fmt: skip
+    out = {}
+    for key, value in state_dict.items():
+        if not key.startswith(("hm.", "wh.", "reg.")) and not hourglass_key(key):
+            raise CheckpointFormatError(f"unexpected key {key!r} in a CenterNet hourglass file")
+        out[hourglass_key(key) or key] = value
+
+    def oap(cfg):
+        cfg.MODEL.META_ARCHITECTURE = "CenterNetOAP"
+        cfg.MODEL.CENTERNET_OAP.NUM_CLASSES = int(state_dict["hm.0.1.weight"].shape[0])
+        cfg.MODEL.CENTERNET_OAP.HEAD_CONV = int(state_dict["hm.0.1.weight"].shape[1])
+
+    expected = reference_shapes("CenterNetOAP", state_dict, "hm.0.1.weight", oap)
+    return check_converted(out, expected, "CenterNet hourglass")
 
 
 def _convert(state_dict, dcn, name):

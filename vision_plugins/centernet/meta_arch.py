@@ -19,6 +19,7 @@ from torch import nn
 
 from ..data import register_test_augmentation
 from ..layers import ModulatedDeformConv2d, fold_batchnorm_at_inference
+from ..layers.corner_pool import KPHead
 from ..layers.center_heatmaps import (
     draw_gaussian,
     gaussian_radius,
@@ -37,14 +38,14 @@ def build_centernet_oap_test_augmentation(cfg):
     return []
 
 
-def _head(cin, head_conv, cout, bias=0.0):
-    """conv3x3(head_conv) - ReLU - conv1x1 (official keys ``.0`` / ``.2``)."""
-    head = nn.Sequential(nn.Conv2d(cin, head_conv, 3, padding=1), nn.ReLU(inplace=True),
-                         nn.Conv2d(head_conv, cout, 1))  # fmt: skip
-    nn.init.constant_(head[2].bias, bias)
+def _heads(n, cin, head_conv, cout, bias=0.0):
+    """Per stack: conv3x3(head_conv) - ReLU - conv1x1 (``KPHead``); heatmap bias -2.19, size and
+    offset weights N(0, 0.001)."""
+    heads = nn.ModuleList([KPHead(cin, head_conv, cout, bias) for _ in range(n)])
     if bias == 0.0:
-        nn.init.normal_(head[2].weight, std=0.001)
-    return head
+        for head in heads:
+            nn.init.normal_(head[1].weight, std=0.001)
+    return heads
 
 
 @META_ARCH_REGISTRY.register()
@@ -58,12 +59,15 @@ class CenterNetOAP(nn.Module):
                  hm_weight=1.0, wh_weight=0.1, off_weight=1.0):  # fmt: skip
         super().__init__()
         self.backbone = backbone
-        self.in_feature = backbone._out_features[-1]
-        cin = backbone.output_shape()[self.in_feature].channels
-        self.stride = backbone.output_shape()[self.in_feature].stride
-        self.hm = _head(cin, head_conv, num_classes, bias=-2.19)
-        self.wh = _head(cin, head_conv, 2)
-        self.reg = _head(cin, head_conv, 2)
+        # one set of heads per backbone output (Hourglass: per stack, all trained, the last one
+        # used at inference; ResNet: one)
+        self.in_features = backbone._out_features
+        n = len(self.in_features)
+        cin = backbone.output_shape()[self.in_features[-1]].channels
+        self.stride = backbone.output_shape()[self.in_features[-1]].stride
+        self.hm = _heads(n, cin, head_conv, num_classes, bias=-2.19)
+        self.wh = _heads(n, cin, head_conv, 2)
+        self.reg = _heads(n, cin, head_conv, 2)
         self.num_classes, self.topk = num_classes, topk
         self.weights = {"loss_hm": hm_weight, "loss_wh": wh_weight, "loss_off": off_weight}
         # CPU speed-ups that change float rounding only (as for YOLACT): channels-last activations
@@ -100,18 +104,26 @@ class CenterNetOAP(nn.Module):
                   for x in batched_inputs]  # fmt: skip
         return ImageList.from_tensors(images, self.backbone.size_divisibility)
 
-    def forward_heads(self, images: torch.Tensor):
-        """Raw heads at stride 4: heatmap logits (N, C, h, w), size (N, 2, h, w), offset."""
+    def forward_heads(self, images: torch.Tensor, all_stacks=False):
+        """Raw heads at stride 4 of the last backbone output (``all_stacks``: a list with every
+        output's): heatmap logits (N, C, h, w), size (N, 2, h, w), offset (N, 2, h, w)."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        x = self.backbone(images)[self.in_feature]
-        return self.hm(x), self.wh(x), self.reg(x)
+        feats = self.backbone(images)
+        stacks = range(len(self.in_features)) if all_stacks else [len(self.in_features) - 1]
+        outs = []
+        for s in stacks:
+            x = feats[self.in_features[s]]
+            outs.append((self.hm[s](x), self.wh[s](x), self.reg[s](x)))
+        return outs if all_stacks else outs[0]
 
     def forward(self, batched_inputs):
         images = self.preprocess_image(batched_inputs)
-        hm, wh, reg = self.forward_heads(images.tensor)
         if self.training:
-            return self.losses(hm, wh, reg, batched_inputs)
+            outs = self.forward_heads(images.tensor, all_stacks=True)
+            losses = [self.losses(*out, batched_inputs) for out in outs]
+            return {k: sum(x[k] for x in losses) / len(losses) for k in losses[0]}
+        hm, wh, reg = self.forward_heads(images.tensor)
         results = []
         for i, (x, size) in enumerate(zip(batched_inputs, images.image_sizes)):
             r = self.decode(hm[i : i + 1].sigmoid(), wh[i : i + 1], reg[i : i + 1], size)
@@ -165,7 +177,7 @@ class CenterNetOAP(nn.Module):
         )
 
     def losses(self, hm, wh, reg, batched_inputs):
-        """Official ``CtdetLoss`` (one stack): focal loss on the clamped sigmoid heatmap, L1 on
+        """Official ``CtdetLoss`` of one stack (the model averages the stacks'): focal loss on the clamped sigmoid heatmap, L1 on
         size and offset at the object centres, each divided by (objects × 2 + 1e-4)."""
         out_h, out_w = hm.shape[-2:]
         targets = [self.targets(x["instances"], out_h, out_w) for x in batched_inputs]
