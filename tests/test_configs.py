@@ -44,6 +44,10 @@ def _detection_batches(cfg, h=64, w=80):
     if cfg.MODEL.META_ARCHITECTURE == "CenterNetOAP":
         test = {"image": image, "height": h, "width": w}
         return [dict(test, instances=inst)], [test], {"loss_hm", "loss_wh", "loss_off"}
+    if cfg.MODEL.META_ARCHITECTURE in ("CornerNet", "CenterNetTriplet"):
+        test = {"image": image, "height": h, "width": w}
+        expected = {"loss_focal", "loss_pull", "loss_push", "loss_off"}
+        return [dict(test, instances=inst)], [test], expected
     if cfg.MODEL.META_ARCHITECTURE == "YOLACT":
         expected = {"loss_box", "loss_cls", "loss_mask", "loss_semseg"}
         expected |= {"loss_maskiou"} if cfg.MODEL.YOLACT.MASKIOU.ENABLED else set()
@@ -91,6 +95,13 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
         train, test, expected = _face_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "YOLACT":  # FastMaskIoUNet needs >= 252 px inputs
         train, test, expected = _detection_batches(cfg, 256, 256)
+    elif (
+        cfg.MODEL.BACKBONE.NAME == "build_hourglass104_backbone" and cfg.MODEL.HOURGLASS.DEPTH == 5
+    ):
+        # HG-104's innermost level is 1/128 of the input: >= 2 x 2 for training-mode BatchNorm;
+        # inference (flip, multi-scale) on the small image
+        train, _, expected = _detection_batches(cfg, 256, 256)
+        test = _detection_batches(cfg)[1]
     else:
         train, test, expected = _detection_batches(cfg)
     with EventStorage():

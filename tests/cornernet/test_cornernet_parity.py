@@ -38,28 +38,44 @@ def test_cornernet_family_parity(tmp_path, name):
         state_dict = {k: v for k, v in state_dict.items() if "num_batches_tracked" not in k}
     cfg, model, _ = converted_model(tmp_path, arch, state_dict, config)
     d = manifest["decode"]
-    assert model.decode_args == {"k": d["K"], "kernel": d["kernel"],
-                                 "ae_threshold": d["ae_threshold"], "num_dets": d["num_dets"]}
+    assert model.decode_args == {
+        "k": d["K"],
+        "kernel": d["kernel"],
+        "ae_threshold": d["ae_threshold"],
+        "num_dets": d["num_dets"],
+    }
     center = name.startswith("centernet")
     with torch.no_grad():
         img = torch.as_tensor(image.transpose(2, 0, 1).astype(np.float32))
         x = ((img - model.pixel_mean) / model.pixel_std)[None]
-        np.testing.assert_allclose(x[0].double().sum((1, 2)).numpy(),
-                                   expected["input_channel_sums"], rtol=0, atol=1e-2)
+        np.testing.assert_allclose(
+            x[0].double().sum((1, 2)).numpy(), expected["input_channel_sums"], rtol=0, atol=1e-2
+        )
         out = model.forward_heads(x)[0]
         for k in ("tl", "br") + (("ct",) if center else ()):
-            np.testing.assert_allclose(out[k + "_heat"].sigmoid().numpy(), expected[k + "_heat"],
-                                       rtol=0, atol=3e-4)
-            np.testing.assert_allclose(out[k + "_regr"].numpy(), expected[k + "_regr"], rtol=0,
-                                       atol=1e-3)
+            np.testing.assert_allclose(
+                out[k + "_heat"].sigmoid().numpy(), expected[k + "_heat"], rtol=0, atol=3e-4
+            )
+            np.testing.assert_allclose(
+                out[k + "_regr"].numpy(), expected[k + "_regr"], rtol=0, atol=1e-3
+            )
         for k in ("tl", "br"):
-            np.testing.assert_allclose(out[k + "_tag"].numpy(), expected[k + "_tag"], rtol=0,
-                                       atol=1e-3)
+            np.testing.assert_allclose(
+                out[k + "_tag"].numpy(), expected[k + "_tag"], rtol=0, atol=1e-3
+            )
         # decode alone, on the recorded (already sigmoided) heads
         rec = {k: torch.from_numpy(v) for k, v in expected.items()}
         dets, centres = corner_decode(
-            rec["tl_heat"], rec["br_heat"], rec["tl_tag"], rec["br_tag"], rec["tl_regr"],
-            rec["br_regr"], rec.get("ct_heat"), rec.get("ct_regr"), **model.decode_args)
+            rec["tl_heat"],
+            rec["br_heat"],
+            rec["tl_tag"],
+            rec["br_tag"],
+            rec["tl_regr"],
+            rec["br_regr"],
+            rec.get("ct_heat"),
+            rec.get("ct_regr"),
+            **model.decode_args,
+        )
         ours_e2e, centres_e2e = model.decode(out)
     valid = expected["valid_detections"]
     n = len(valid)
@@ -84,12 +100,16 @@ def test_cornernet_lite_layout_converts_to_the_same_weights(tmp_path):
     _, state_dict, _, _ = load_fixture("cornernet_hg104")
     lite = {}
     for key, value in state_dict.items():
-        key = key[len("module."):]
-        for old, new in (("kps.", "hg.hgs."), ("tl_cnvs.", "tl_modules."),
-                         ("br_cnvs.", "br_modules."), ("tl_regrs.", "tl_offs."),
-                         ("br_regrs.", "br_offs.")):
+        key = key[len("module.") :]
+        for old, new in (
+            ("kps.", "hg.hgs."),
+            ("tl_cnvs.", "tl_modules."),
+            ("br_cnvs.", "br_modules."),
+            ("tl_regrs.", "tl_offs."),
+            ("br_regrs.", "br_offs."),
+        ):
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
         if key.startswith(("pre.", "cnvs.", "inters.", "inters_.", "cnvs_.")):
             key = "hg." + key
         lite["module." + key] = value

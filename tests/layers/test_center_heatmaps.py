@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from vision_plugins.layers.center_heatmaps import (
+    ae_pull_push_loss,
     bottom_pool,
     draw_gaussian,
     gaussian_radius,
     heatmap_focal_loss,
     left_pool,
+    offset_smooth_l1_loss,
     right_pool,
     top_pool,
     topk_peaks,
@@ -82,3 +84,51 @@ def test_corner_pools_vs_brute_force_and_gradcheck(direction):
     torch.testing.assert_close(pool[direction](x), _brute(x, direction), rtol=0, atol=0)
     xd = torch.randn(1, 2, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(pool[direction], (xd,))
+
+
+def test_draw_gaussian_sigma_div():
+    hm = np.zeros((9, 9))
+    draw_gaussian(hm, (4, 4), 2, sigma_div=5)  # CenterNet-Triplet centres: sigma = 5 / 5
+    assert hm[4, 5] == pytest.approx(math.exp(-0.5))
+
+
+def test_ae_loss_two_objects_by_hand():
+    tl = torch.tensor([[0.0, 1.0, 9.0]])
+    br = torch.tensor([[0.4, 1.2, 9.0]])
+    mask = torch.tensor([[1, 1, 0]], dtype=torch.uint8)  # the third slot is padding
+    pull, push = ae_pull_push_loss(tl, br, mask)
+    # means 0.2, 1.1; pull = (0.2² + 0.2² + 0.1² + 0.1²) / N
+    assert pull.item() == pytest.approx((0.04 * 2 + 0.01 * 2) / (2 + 1e-4), rel=1e-5)
+    # push: relu(1 - 0.9) for both ordered pairs, / N(N-1); the diagonal cancels up to epsilons
+    diag = 2 * (1 - 1 / (2 + 1e-4)) / (2 + 1e-4)
+    off = 2 * (0.1 - 1 / (2 + 1e-4)) / (2 + 1e-4)
+    assert push.item() == pytest.approx(diag + off, rel=1e-5)
+    assert push.item() == pytest.approx(0.1, abs=1e-3)
+    # bool and uint8 masks agree (the official loss needs uint8; ours takes either)
+    assert ae_pull_push_loss(tl, br, mask.bool())[1].item() == pytest.approx(push.item())
+
+
+def test_ae_loss_single_object_and_empty_images():
+    tl = torch.tensor([[0.3, 0.0], [0.0, 0.0]], requires_grad=True)
+    br = torch.tensor([[0.5, 0.0], [0.0, 0.0]], requires_grad=True)
+    mask = torch.tensor([[1, 0], [0, 0]], dtype=torch.uint8)  # one object; an empty image
+    pull, push = ae_pull_push_loss(tl, br, mask)
+    assert pull.item() == pytest.approx(2 * 0.1**2 / (1 + 1e-4), rel=1e-5)
+    # the official epsilon artefact: (1 - 1 / (1 + 1e-4)) / 1e-4 ≈ 1, constant
+    assert push.item() == pytest.approx((1 - 1 / (1 + 1e-4)) / 1e-4, rel=1e-3)
+    (pull + push).backward()
+    # d/dt0 [(t0 - m)² + (t1 - m)²] = 2 (t0 - m): pull only, push has no gradient
+    assert tl.grad[0, 0].item() == pytest.approx(-0.2 / (1 + 1e-4), rel=1e-4)
+    assert tl.grad[1].abs().sum() == 0
+    none = torch.zeros(1, 1, dtype=torch.uint8)
+    p, q = ae_pull_push_loss(torch.zeros(1, 1), torch.zeros(1, 1), none)
+    assert p.item() == 0 and q.item() == 0
+
+
+def test_offset_smooth_l1_by_hand():
+    pred = torch.tensor([[[0.5, 0.2], [3.0, 0.0]], [[9.0, 9.0], [0.0, 0.0]]])
+    gt = torch.tensor([[[0.0, 0.2], [0.5, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    mask = torch.tensor([[1, 1], [0, 0]])
+    # 0.5 * 0.5² + (2.5 - 0.5), over 2 objects
+    expected = (0.125 + 2.0) / (2 + 1e-4)
+    assert offset_smooth_l1_loss(pred, gt, mask).item() == pytest.approx(expected, rel=1e-6)

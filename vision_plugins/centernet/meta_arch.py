@@ -19,13 +19,13 @@ from torch import nn
 
 from ..data import register_test_augmentation
 from ..layers import ModulatedDeformConv2d, fold_batchnorm_at_inference
-from ..layers.corner_pool import KPHead
 from ..layers.center_heatmaps import (
     draw_gaussian,
     gaussian_radius,
     heatmap_focal_loss,
     topk_peaks,
 )
+from ..layers.corner_pool import KPHead
 
 __all__ = ["CenterNetOAP"]
 
@@ -177,8 +177,9 @@ class CenterNetOAP(nn.Module):
         )
 
     def losses(self, hm, wh, reg, batched_inputs):
-        """Official ``CtdetLoss`` of one stack (the model averages the stacks'): focal loss on the clamped sigmoid heatmap, L1 on
-        size and offset at the object centres, each divided by (objects × 2 + 1e-4)."""
+        """Official ``CtdetLoss`` of one stack (the model averages the stacks'): focal loss on the
+        clamped sigmoid heatmap, L1 on size and offset at the object centres, each divided by
+        (objects × 2 + 1e-4)."""
         out_h, out_w = hm.shape[-2:]
         targets = [self.targets(x["instances"], out_h, out_w) for x in batched_inputs]
         gt_hm = torch.stack([t[0] for t in targets])

@@ -34,6 +34,8 @@ def add_cornernet_config(cfg):
     c.GAUSSIAN_IOU = 0.3
     c.RADIUS_FORMULA = "cornernet"
     c.HEAT_BIAS = -2.19
+    # width of the pooling branches of the corner / centre pooling modules (official 128)
+    c.POOL_DIM = 128
     # Decoding (official _decode): top-K corners per heatmap after a NMS_KERNEL max-pool, K x K
     # pairs scored (s_tl + s_br) / 2, rejected if the classes differ, |tag_tl - tag_br| >
     # AE_THRESHOLD or br is left of / above tl; the NUM_DETS best pairs.

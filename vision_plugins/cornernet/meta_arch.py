@@ -47,18 +47,21 @@ class CornerNet(nn.Module):
 
     @configurable
     def __init__(self, *, backbone, num_classes, pixel_mean, pixel_std, cascade=False,
-                 heat_bias=-2.19, top_k=100, nms_kernel=3, ae_threshold=0.5, num_dets=1000,
-                 pull_weight=0.1, push_weight=0.1, off_weight=1.0, gaussian_iou=0.3,
+                 pool_dim=128, heat_bias=-2.19, top_k=100, nms_kernel=3, ae_threshold=0.5,
+                 num_dets=1000, pull_weight=0.1, push_weight=0.1, off_weight=1.0, gaussian_iou=0.3,
                  legacy_radius=False, center_sigma_div=5.0, flip_test=True, test_scales=(1.0,),
-                 soft_nms=None, max_per_image=100, small_area=22500.0, region_n=(3, 5)):  # fmt: skip
+                 soft_nms=None, max_per_image=100, small_area=22500.0,
+                 region_n=(3, 5)):  # fmt: skip
         super().__init__()
         self.backbone = backbone
         self.stacks = backbone._out_features
         n = len(self.stacks)
         dim = backbone.output_shape()[self.stacks[-1]].channels
         mid = getattr(backbone, "hourglass_dim", dim)
-        self.tl_cnvs = nn.ModuleList([CornerPoolModule(dim, "tl", cascade) for _ in range(n)])
-        self.br_cnvs = nn.ModuleList([CornerPoolModule(dim, "br", cascade) for _ in range(n)])
+        self.tl_cnvs = nn.ModuleList([CornerPoolModule(dim, "tl", cascade, pool_dim)
+                                      for _ in range(n)])  # fmt: skip
+        self.br_cnvs = nn.ModuleList([CornerPoolModule(dim, "br", cascade, pool_dim)
+                                      for _ in range(n)])  # fmt: skip
         self.tl_heats = _keypoint_heads(n, dim, mid, num_classes, heat_bias)
         self.br_heats = _keypoint_heads(n, dim, mid, num_classes, heat_bias)
         self.tl_tags = _keypoint_heads(n, dim, mid, 1)
@@ -66,7 +69,7 @@ class CornerNet(nn.Module):
         self.tl_regrs = _keypoint_heads(n, dim, mid, 2)
         self.br_regrs = _keypoint_heads(n, dim, mid, 2)
         if self.center:
-            self.ct_cnvs = nn.ModuleList([CenterPoolModule(dim) for _ in range(n)])
+            self.ct_cnvs = nn.ModuleList([CenterPoolModule(dim, pool_dim) for _ in range(n)])
             self.ct_heats = _keypoint_heads(n, dim, mid, num_classes, heat_bias)
             self.ct_regrs = _keypoint_heads(n, dim, mid, 2)
         self.num_classes = num_classes
@@ -74,7 +77,8 @@ class CornerNet(nn.Module):
                             "num_dets": num_dets}  # fmt: skip
         self.weights = {"pull": pull_weight, "push": push_weight, "off": off_weight}
         self.target_args = {"gaussian_iou": gaussian_iou, "legacy": legacy_radius,
-                            "center": self.center, "center_sigma_div": center_sigma_div}  # fmt: skip
+                            "center": self.center,
+                            "center_sigma_div": center_sigma_div}  # fmt: skip
         self.flip_test, self.test_scales = flip_test, tuple(test_scales)
         self.soft_nms = dict(soft_nms or {})
         self.max_per_image = max_per_image
@@ -91,6 +95,7 @@ class CornerNet(nn.Module):
             "num_classes": c.NUM_CLASSES,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
+            "pool_dim": c.POOL_DIM,
             "heat_bias": c.HEAT_BIAS,
             "top_k": c.TOP_K,
             "nms_kernel": c.NMS_KERNEL,
@@ -119,7 +124,8 @@ class CornerNet(nn.Module):
                 "cascade": t.CASCADE,
                 "top_k": t.TOP_K,
                 "gaussian_iou": t.GAUSSIAN_IOU,
-                "legacy_radius": _legacy(t.RADIUS_FORMULA, "MODEL.CENTERNET_TRIPLET.RADIUS_FORMULA"),
+                "legacy_radius": _legacy(t.RADIUS_FORMULA,
+                                         "MODEL.CENTERNET_TRIPLET.RADIUS_FORMULA"),
                 "center_sigma_div": t.CENTER_SIGMA_DIV,
                 "small_area": t.SMALL_AREA,
                 "region_n": t.REGION_N,
@@ -238,7 +244,7 @@ class CornerNet(nn.Module):
                 if self.center:
                     centres[1, :, 0] = out_w - centres[1, :, 0]
             rx, ry = out_w / inp.shape[-1], out_h / inp.shape[-2]
-            dets = _rescale(dets.reshape(-1, 8), 0, rx, ry, left, top, nw, nh) 
+            dets = _rescale(dets.reshape(-1, 8), 0, rx, ry, left, top, nw, nh)
             dets[:, :4] /= scale
             all_dets.append(dets)
             if self.center and scale == 1:
@@ -266,7 +272,9 @@ class CornerNet(nn.Module):
 def _gather_flat(feat, ind):
     """(N, C, H, W) at flat indices (N, M) -> (N, M, C)."""
     n, c = feat.shape[:2]
-    return feat.reshape(n, c, -1).gather(2, ind[:, None, :].expand(n, c, ind.shape[1])).transpose(1, 2)
+    return (
+        feat.reshape(n, c, -1).gather(2, ind[:, None, :].expand(n, c, ind.shape[1])).transpose(1, 2)
+    )
 
 
 def _rescale(rows, first, rx, ry, left, top, w, h, num_points=2):

@@ -37,7 +37,7 @@ def corner_decode(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr, ct_heat=No
     y1 = (tl_y.float() + tl_off[..., 1])[:, :, None].expand(batch, k, k)
     x2 = (br_x.float() + br_off[..., 0])[:, None, :].expand(batch, k, k)
     y2 = (br_y.float() + br_off[..., 1])[:, None, :].expand(batch, k, k)
-    dists = (_gather(tl_tag, tl_y, tl_x)[:, :, None, 0] - _gather(br_tag, br_y, br_x)[:, None, :, 0])
+    dists = _gather(tl_tag, tl_y, tl_x)[:, :, None, 0] - _gather(br_tag, br_y, br_x)[:, None, :, 0]
     s_tl = tl_s[:, :, None].expand(batch, k, k)
     s_br = br_s[:, None, :].expand(batch, k, k)
     scores = (s_tl + s_br) / 2
@@ -93,10 +93,11 @@ def center_region_check(dets, centres, small_area=22500.0, region_n=(3, 5)):
     return dets
 
 
-def per_class_soft_nms(dets, num_classes, method="gaussian", sigma=0.5, nt=0.5, threshold=0.001,
-                       keep_stale_rows=False, merge_weight_exp=None, max_per_image=100):  # fmt: skip
-    """Official per-class soft-NMS on valid rows ``dets`` (M, 8: x1, y1, x2, y2, score, s_tl, s_br,
-    cls), then the ``max_per_image`` best scores (ties at the cut are all kept, as officially).
+def per_class_soft_nms(dets, num_classes, method="gaussian", sigma=0.5, nt=0.5,
+                       threshold=0.001, keep_stale_rows=False, merge_weight_exp=None,
+                       max_per_image=100):  # fmt: skip
+    """Official per-class soft-NMS on valid rows ``dets`` (M, 8: x1, y1, x2, y2, score, s_tl,
+    s_br, cls), then the ``max_per_image`` best scores (ties at the cut all kept, as officially).
     Returns ``(boxes (R, 4), scores (R,), classes (R,))`` numpy."""
     boxes, scores, classes = [], [], []
     for c in range(num_classes):

@@ -88,7 +88,9 @@ class CornerPoolModule(_PoolTail):
         super().__init__(dim, mid)
         if corner not in ("tl", "br"):
             raise ValueError(f"corner must be 'tl' or 'br', got {corner!r}")
-        self.pool1, self.pool2 = (top_pool, left_pool) if corner == "tl" else (bottom_pool, right_pool)
+        self.pool1, self.pool2 = (
+            (top_pool, left_pool) if corner == "tl" else (bottom_pool, right_pool)
+        )
         self.cascade = cascade
         if cascade:
             self.look_conv1 = ConvBNReLU(3, dim, mid)

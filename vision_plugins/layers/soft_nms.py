@@ -72,8 +72,9 @@ def soft_nms(dets, sigma=0.5, nt=0.3, threshold=0.001, method="gaussian", keep_s
         seg[:, 4] = np.where(overlap, w * old, old)
         coords = seg[:, :4].copy()
         where = np.arange(i + 1, n)  # where each box is processed: its row, or the row it moves to
-        discard = np.flatnonzero(seg[:, 4] < threshold) + i + 1
-        for q in discard:
+        # officially only a box the top box touches is tested against the threshold
+        below = overlap & (seg[:, 4] < threshold)
+        for q in np.flatnonzero(below) + i + 1:
             if q >= n:
                 break
             while True:
@@ -85,7 +86,7 @@ def soft_nms(dets, sigma=0.5, nt=0.3, threshold=0.001, method="gaussian", keep_s
                 rows[q] = rows[last]  # processed at q: the weighted score
                 rows[last, 4] = moved_old  # the stale row keeps its unweighted score
                 where[last - i - 1] = q
-                if rows[q, 4] >= threshold:
+                if not below[last - i - 1]:
                     break
         if merge_weight_exp is not None:
             # the corner-score-weighted vote of the box and every box it overlaps (columns 5/6
