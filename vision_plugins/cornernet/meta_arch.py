@@ -248,7 +248,7 @@ class CornerNet(nn.Module):
             dets[:, :4] /= scale
             all_dets.append(dets)
             if self.center and scale == 1:
-                centres = _rescale(centres.reshape(-1, 4), 0, rx, ry, left, top, nw, nh, 1)
+                centres = _rescale(centres.reshape(-1, 4), rx, ry, left, top, nw, nh, 1)
                 all_centres.append(centres)
         dets = np.concatenate(all_dets)
         dets = dets[dets[:, 4] > -1]
@@ -277,11 +277,11 @@ def _gather_flat(feat, ind):
     )
 
 
-def _rescale(rows, first, rx, ry, left, top, w, h, num_points=2):
+def _rescale(rows, rx, ry, left, top, w, h, num_points=2):
     """Official ``_rescale_dets``: output-map x / y -> resized-image pixels (÷ ratio, minus the
-    canvas border), clipped to [0, size]; on ``num_points`` (x, y) pairs from column ``first``."""
+    canvas border), clipped to [0, size]; on the first ``num_points`` (x, y) column pairs."""
     for p in range(num_points):
-        xs, ys = first + 2 * p, first + 2 * p + 1
+        xs, ys = 2 * p, 2 * p + 1
         rows[:, xs] = np.clip(rows[:, xs] / np.float32(rx) - left, 0, w)
         rows[:, ys] = np.clip(rows[:, ys] / np.float32(ry) - top, 0, h)
     return rows

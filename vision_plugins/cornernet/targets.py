@@ -11,7 +11,7 @@ import torch
 
 from ..layers.center_heatmaps import draw_gaussian, gaussian_radius
 
-__all__ = ["CornerTargets", "corner_targets"]
+__all__ = ["CornerTargets", "batch_targets", "corner_targets"]
 
 
 class CornerTargets(dict):

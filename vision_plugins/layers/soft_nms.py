@@ -53,10 +53,10 @@ def soft_nms(dets, sigma=0.5, nt=0.3, threshold=0.001, method="gaussian", keep_s
     """
     if method not in _METHODS:
         raise ValueError(f"soft-NMS method must be one of {sorted(_METHODS)}, got {method!r}")
-    dets = np.array(dets, dtype=np.float32, copy=True).reshape(len(dets), -1)
-    if dets.shape[1] < (7 if merge_weight_exp is not None else 5):
+    dets = np.array(dets, dtype=np.float32, copy=True)
+    if dets.ndim != 2 or dets.shape[1] < (7 if merge_weight_exp is not None else 5):
         raise ValueError(f"soft-NMS needs rows [x1, y1, x2, y2, score(, s_tl, s_br)], got "
-                         f"{dets.shape[1]} columns")  # fmt: skip
+                         f"shape {dets.shape}")  # fmt: skip
     code = _METHODS[method]
     rows = dets[:, :5]  # the columns the official loop moves
     n = len(rows)
