@@ -244,7 +244,7 @@ class CornerNet(nn.Module):
                 if self.center:
                     centres[1, :, 0] = out_w - centres[1, :, 0]
             rx, ry = out_w / inp.shape[-1], out_h / inp.shape[-2]
-            dets = _rescale(dets.reshape(-1, 8), 0, rx, ry, left, top, nw, nh)
+            dets = _rescale(dets.reshape(-1, 8), rx, ry, left, top, nw, nh)
             dets[:, :4] /= scale
             all_dets.append(dets)
             if self.center and scale == 1:
