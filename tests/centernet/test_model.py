@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
@@ -61,3 +62,22 @@ def test_converter_refuses_the_other_variant(tmp_path):
     torch.save({"epoch": 0, "state_dict": sd}, src)
     with pytest.raises(CheckpointFormatError, match="hm.2.weight"):
         convert_checkpoint("centernet_oap_resdcn18", str(src), str(tmp_path / "out.pth"))
+
+
+def test_flip_test_averages_heatmap_and_size_not_offset(model):
+    model.eval()
+    image = torch.randint(0, 256, (3, 64, 96)).float()
+    with torch.no_grad():
+        x = model.preprocess_image([{"image": image}]).tensor
+        hm, wh, reg = model.forward_heads(x)
+        hm_f, wh_f, _ = model.forward_heads(x.flip(-1))
+        heat = (hm.sigmoid() + hm_f.sigmoid().flip(-1)) / 2
+        ref = model.decode(heat, (wh + wh_f.flip(-1)) / 2, reg, (64, 96))
+        ref = detector_postprocess(ref, 64, 96)
+        model.flip_test = True
+        try:
+            out = model([{"image": image}])[0]["instances"]
+        finally:
+            model.flip_test = False
+    torch.testing.assert_close(out.scores, ref.scores)
+    torch.testing.assert_close(out.pred_boxes.tensor, ref.pred_boxes.tensor)

@@ -26,3 +26,6 @@ def add_centernet_oap_config(cfg):
     c.OFF_WEIGHT = 1.0
     # Inference: K highest 3x3-max-pool peaks over all classes.
     c.TOPK = 100
+    # Flip test (official --flip_test): the image and its mirror in one batch; the heatmaps
+    # (after the sigmoid) and sizes are averaged, the offsets come from the image alone.
+    c.FLIP_TEST = False

@@ -56,7 +56,7 @@ class CenterNetOAP(nn.Module):
 
     @configurable
     def __init__(self, *, backbone, num_classes, head_conv, pixel_mean, pixel_std, topk=100,
-                 hm_weight=1.0, wh_weight=0.1, off_weight=1.0):  # fmt: skip
+                 flip_test=False, hm_weight=1.0, wh_weight=0.1, off_weight=1.0):  # fmt: skip
         super().__init__()
         self.backbone = backbone
         # one set of heads per backbone output (Hourglass: per stack, all trained, the last one
@@ -68,7 +68,7 @@ class CenterNetOAP(nn.Module):
         self.hm = _heads(n, cin, head_conv, num_classes, bias=-2.19)
         self.wh = _heads(n, cin, head_conv, 2)
         self.reg = _heads(n, cin, head_conv, 2)
-        self.num_classes, self.topk = num_classes, topk
+        self.num_classes, self.topk, self.flip_test = num_classes, topk, flip_test
         self.weights = {"loss_hm": hm_weight, "loss_wh": wh_weight, "loss_off": off_weight}
         # CPU speed-ups that change float rounding only (as for YOLACT): channels-last activations
         # and BatchNorm folded into the ResNet convolutions at inference; not with DCN stages
@@ -90,6 +90,7 @@ class CenterNetOAP(nn.Module):
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "topk": c.TOPK,
+            "flip_test": c.FLIP_TEST,
             "hm_weight": c.HM_WEIGHT,
             "wh_weight": c.WH_WEIGHT,
             "off_weight": c.OFF_WEIGHT,
@@ -123,10 +124,16 @@ class CenterNetOAP(nn.Module):
             outs = self.forward_heads(images.tensor, all_stacks=True)
             losses = [self.losses(*out, batched_inputs) for out in outs]
             return {k: sum(x[k] for x in losses) / len(losses) for k in losses[0]}
-        hm, wh, reg = self.forward_heads(images.tensor)
+        x = images.tensor
+        hm, wh, reg = self.forward_heads(torch.cat([x, x.flip(-1)]) if self.flip_test else x)
+        heat = hm.sigmoid()
+        if self.flip_test:  # official: average heatmap and size with the mirrored image's
+            n = len(x)
+            heat = (heat[:n] + heat[n:].flip(-1)) / 2
+            wh, reg = (wh[:n] + wh[n:].flip(-1)) / 2, reg[:n]
         results = []
         for i, (x, size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            r = self.decode(hm[i : i + 1].sigmoid(), wh[i : i + 1], reg[i : i + 1], size)
+            r = self.decode(heat[i : i + 1], wh[i : i + 1], reg[i : i + 1], size)
             h, w = x.get("height", size[0]), x.get("width", size[1])
             results.append({"instances": detector_postprocess(r, h, w)})
         return results
