@@ -232,7 +232,8 @@ def retinaface(path, cfg, model, image):
 @official_runner("CenterNetOAP")
 def centernet_oap(path, cfg, model, image):
     """xingyizhou/CenterNet ``CtdetDetector`` on one image (``fix_res`` at the image's own size,
-    single scale, no flip): ``pre_process`` (affine warp + mean/std), the network, sigmoid,
+    single scale, no flip; ResNet, ResDCN or Hourglass-104): ``pre_process`` (affine warp +
+    mean/std), the network (its last stack), sigmoid,
     ``ctdet_decode`` (K = TOPK), ``ctdet_post_process`` and ``merge_outputs`` (no NMS), under
     ``no_grad``. ``path`` is the repository root (its ``src/lib`` is imported); for ResDCN a
     ``DCNv2.dcn_v2`` module whose ``DCN`` is our torchvision-based layer stands in for the CUDA
@@ -255,7 +256,10 @@ def centernet_oap(path, cfg, model, image):
         from utils.image import get_affine_transform
         from utils.post_process import ctdet_post_process
 
-        if c.DECONV_DCN:
+        hourglass = cfg.MODEL.BACKBONE.NAME == "build_hourglass104_backbone"
+        if hourglass:
+            from models.networks.large_hourglass import get_large_hourglass_net as get_pose_net
+        elif c.DECONV_DCN:
             from models.networks.resnet_dcn import get_pose_net
         else:
             from models.networks.msra_resnet import get_pose_net
@@ -269,7 +273,14 @@ def centernet_oap(path, cfg, model, image):
     finally:
         model_zoo.load_url = load_url
     ours = model.state_dict()
-    net.load_state_dict({k: ours[next(iter(official_to_ours({k: 0})))] for k in net.state_dict()})
+    if hourglass:
+        from vision_plugins.cornernet.convert import hourglass_key
+
+        net.load_state_dict({k: ours[hourglass_key(k) or k] for k in net.state_dict()})
+    else:
+        net.load_state_dict(
+            {k: ours[next(iter(official_to_ours({k: 0})))] for k in net.state_dict()}
+        )
     net.eval()
     h, w = image.shape[:2]
     mean = np.array([0.40789654, 0.44719302, 0.47026115], np.float32).reshape(1, 1, 3)

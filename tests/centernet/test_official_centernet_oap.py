@@ -1,6 +1,6 @@
 """Optional: CenterNet-OAP against xingyizhou/CenterNet itself (``VP_OFFICIAL_CENTERNET_OAP`` =
 the repository root; skipped when unset): the benchmark runner's official ``CtdetDetector``
-steps give the detections our model gives, with the fixture weights (res18 and resdcn18)."""
+steps give the detections our model gives, with the fixture weights (res18, resdcn18, hg)."""
 
 import os
 import sys
@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 @pytest.mark.parametrize(
     "name,config",
     [("centernet_oap_res18", "centernet_oap_res18_coco.yaml"),
-     ("centernet_oap_resdcn18", "centernet_oap_resdcn18_coco.yaml")],
+     ("centernet_oap_resdcn18", "centernet_oap_resdcn18_coco.yaml"),
+     ("centernet_oap_hg", "centernet_oap_hg_coco.yaml")],
 )  # fmt: skip
 def test_official_detector_matches(tmp_path, name, config):
     from official_runners import OFFICIAL_RUNNERS
