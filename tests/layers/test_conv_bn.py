@@ -37,3 +37,14 @@ def test_cache_follows_in_place_updates_and_replaced_tensors():
         torch.testing.assert_close(fold(conv, bn, x), bn(conv(x)))
         bn.eps = 1.0
         torch.testing.assert_close(fold(conv, bn, x), bn(conv(x)))
+
+
+def test_transposed_conv_folds_too():
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(4, 6, 4, stride=2, padding=1, bias=False)
+    _, bn = _conv_bn()
+    x = torch.randn(2, 4, 5, 7)
+    with torch.no_grad():
+        out = FoldedConvBN()(conv, bn, x)
+        assert out.shape == (2, 6, 10, 14)
+        torch.testing.assert_close(out, bn(conv(x)))

@@ -6,11 +6,12 @@ BN - ReLU] at 256 / 128 / 64 channels (DCNv2 parameter names, torchvision's op).
 
 import math
 
+import torch
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from torch import nn
 
-from ..layers import ModulatedDeformConv2d
+from ..layers import FoldedConvBN, ModulatedDeformConv2d
 from ..layers.resnet import build_resnet
 
 __all__ = ["CenterNetResNet", "build_centernet_resnet_backbone"]
@@ -45,6 +46,8 @@ class CenterNetResNet(Backbone):
             layers += [up, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             cin = cout
         self.deconv_layers = nn.Sequential(*layers)
+        self._folds = {i: FoldedConvBN() for i, m in enumerate(layers)
+                       if isinstance(m, nn.ConvTranspose2d)}  # fmt: skip
         self._out_features = ["p2"]
         self._out_feature_channels = {"p2": cin}
         self._out_feature_strides = {"p2": 4}
@@ -54,7 +57,17 @@ class CenterNetResNet(Backbone):
         return 32
 
     def forward(self, x):
-        return {"p2": self.deconv_layers(self.bottom_up(x)["res5"])}
+        x = self.bottom_up(x)["res5"]
+        if self.training or torch.is_grad_enabled():
+            return {"p2": self.deconv_layers(x)}
+        # inference: each ConvTranspose + BatchNorm pair as one folded transposed conv
+        layers, i = list(self.deconv_layers), 0
+        while i < len(layers):
+            if isinstance(layers[i], nn.ConvTranspose2d):
+                x, i = self._folds[i](layers[i], layers[i + 1], x), i + 2
+            else:
+                x, i = layers[i](x), i + 1
+        return {"p2": x}
 
 
 @BACKBONE_REGISTRY.register()

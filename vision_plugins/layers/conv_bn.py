@@ -4,6 +4,7 @@
 import torch
 import torch.nn.functional as F
 from detectron2.layers import Conv2d
+from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 __all__ = ["FoldedConvBN", "fold_batchnorm_at_inference"]
@@ -11,7 +12,7 @@ __all__ = ["FoldedConvBN", "fold_batchnorm_at_inference"]
 
 class FoldedConvBN:
     """Callable ``(conv, bn, x) -> bn(conv(x))`` for an eval-mode ``bn`` and no autograd: one
-    convolution with the folded weight and bias, computed once and kept until any of the
+    convolution (``Conv2d`` or ``ConvTranspose2d``) with the folded weight and bias, computed once and kept until any of the
     tensors involved is replaced or modified in place (``load_state_dict``, ``.to()``, an
     optimizer step). Not a module: it adds nothing to the state dict."""
 
@@ -22,11 +23,15 @@ class FoldedConvBN:
     def __call__(self, conv, bn, x):
         tensors = (conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
         key = tuple((id(t), t._version) for t in tensors if t is not None) + (bn.eps,)
+        transpose = isinstance(conv, nn.ConvTranspose2d)
         if key != self._key:
             with torch.no_grad():
-                w, b = fuse_conv_bn_weights(*tensors[:4], bn.eps, *tensors[4:])
+                w, b = fuse_conv_bn_weights(*tensors[:4], bn.eps, *tensors[4:], transpose)
             self._folded, self._key = (w.detach(), b.detach()), key
         weight, bias = self._folded
+        if transpose:
+            return F.conv_transpose2d(x, weight, bias, conv.stride, conv.padding,
+                                      conv.output_padding, conv.groups, conv.dilation)  # fmt: skip
         return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
