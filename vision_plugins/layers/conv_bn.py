@@ -12,9 +12,10 @@ __all__ = ["FoldedConvBN", "fold_batchnorm_at_inference"]
 
 class FoldedConvBN:
     """Callable ``(conv, bn, x) -> bn(conv(x))`` for an eval-mode ``bn`` and no autograd: one
-    convolution (``Conv2d`` or ``ConvTranspose2d``) with the folded weight and bias, computed once and kept until any of the
-    tensors involved is replaced or modified in place (``load_state_dict``, ``.to()``, an
-    optimizer step). Not a module: it adds nothing to the state dict."""
+    convolution (``Conv2d`` or ``ConvTranspose2d``) with the folded weight and bias, computed
+    once and kept until any of the tensors involved is replaced or modified in place
+    (``load_state_dict``, ``.to()``, an optimizer step). Not a module: it adds nothing to the
+    state dict."""
 
     def __init__(self):
         self._key = None
