@@ -2,6 +2,8 @@
 fixtures (README_cornernet.md): preprocessing, raw last-stack heads, decoding of the recorded
 heads alone, and end to end (rows matched one-to-one by class and nearest box)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,18 @@ def test_cornernet_lite_layout_converts_to_the_same_weights(tmp_path):
     b = CONVERTERS["cornernet_lite"].convert(lite)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_one_stack_checkpoint_converts_and_wrong_family_is_refused():
+    """A 1-stack file (Duan's CenterNet-52 layout: stack 0 only, no inter-stack layers) converts
+    with NUM_STACKS read from the file; a Triplet file is refused by the CornerNet converter."""
+    from vision_plugins.checkpoint import CONVERTERS, CheckpointFormatError
+
+    _, sd, _, _ = load_fixture("centernet_triplet_hg104")
+    one = {k: v for k, v in sd.items()
+           if not re.match(r"module\.(\w+\.1\.|inters|cnvs_\.)", k)}  # fmt: skip
+    out = CONVERTERS["centernet_triplet"].convert(one)
+    assert "backbone.kps.0.up1.0.conv1.weight" in out and "ct_heats.0.1.weight" in out
+    assert not any(k.startswith("backbone.kps.1.") for k in out)
+    with pytest.raises(CheckpointFormatError, match="--arch centernet_triplet"):
+        CONVERTERS["cornernet"].convert(sd)
