@@ -128,7 +128,7 @@ def test_one_stack_checkpoint_converts_and_wrong_family_is_refused():
 
     _, sd, _, _ = load_fixture("centernet_triplet_hg104")
     one = {k: v for k, v in sd.items()
-           if not re.match(r"module\.(\w+\.1\.|inters|cnvs_\.)", k)}  # fmt: skip
+           if not re.match(r"module\.(?!pre\.)(\w+\.1\.|inters|cnvs_\.)", k)}  # fmt: skip
     out = CONVERTERS["centernet_triplet"].convert(one)
     assert "backbone.kps.0.up1.0.conv1.weight" in out and "ct_heats.0.1.weight" in out
     assert not any(k.startswith("backbone.kps.1.") for k in out)
