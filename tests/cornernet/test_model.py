@@ -71,16 +71,8 @@ def _heads(h=16, w=16, classes=3):
 
 def test_corner_decode_known_peaks():
     o = _heads()
-    dets, centres = corner_decode(
-        o["tl_heat"],
-        o["br_heat"],
-        o["tl_tag"],
-        o["br_tag"],
-        o["tl_regr"],
-        o["br_regr"],
-        k=4,
-        num_dets=16,
-    )
+    args = [o[k] for k in ("tl_heat", "br_heat", "tl_tag", "br_tag", "tl_regr", "br_regr")]
+    dets, centres = corner_decode(*args, k=4, num_dets=16)
     assert centres is None
     # every other real pair is rejected (class, geometry, tag 0.6 > 0.5); top-K slots beyond
     # the peaks hold zero-score points whose pairs score 0, as officially
@@ -88,17 +80,7 @@ def test_corner_decode_known_peaks():
     assert len(valid) == 1
     torch.testing.assert_close(valid[0], torch.tensor([2.25, 3.5, 10, 12, 0.8, 0.9, 0.7, 1]))
     # with a looser tag threshold the (5, 5) corner pairs too
-    dets, _ = corner_decode(
-        o["tl_heat"],
-        o["br_heat"],
-        o["tl_tag"],
-        o["br_tag"],
-        o["tl_regr"],
-        o["br_regr"],
-        k=4,
-        ae_threshold=0.7,
-        num_dets=16,
-    )
+    dets, _ = corner_decode(*args, k=4, ae_threshold=0.7, num_dets=16)
     assert (dets[0, :, 4] > 0).sum() == 2
 
 

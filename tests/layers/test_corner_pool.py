@@ -3,21 +3,8 @@ loops (the official op definitions), in eval mode with random BatchNorm statisti
 
 import torch
 
+from tests.layers.test_center_heatmaps import _brute as _pool  # brute-force directional max
 from vision_plugins.layers.corner_pool import CenterPoolModule, CornerPoolModule, KPHead
-
-
-def _pool(x, direction):
-    """Brute-force directional max: the maximum over the rest of the column / row."""
-    out = torch.empty_like(x)
-    h, w = x.shape[-2:]
-    for i in range(h):
-        for j in range(w):
-            region = {
-                "top": x[..., i:, j], "bottom": x[..., : i + 1, j],
-                "left": x[..., i, j:], "right": x[..., i, : j + 1],
-            }[direction]  # fmt: skip
-            out[..., i, j] = region.max(-1)[0]
-    return out
 
 
 def _randomise(module):
