@@ -1,8 +1,8 @@
-"""CenterNet "Objects as Points" (Zhou et al., 2019) with ResNet / ResDCN backbones.
+"""CenterNet "Objects as Points" (Zhou et al., 2019) with ResNet / ResDCN / Hourglass-104
+backbones (the hourglass is ``vision_plugins.cornernet``'s).
 
 Importing registers ``build_centernet_resnet_backbone``, the ``CenterNetOAP`` meta-architecture
-and the ``centernet_oap_res18`` / ``centernet_oap_resdcn18`` converters. (CornerNet,
-CenterNet-Triplet and the Hourglass-104 backbone: issue #4, not implemented yet.)
+and the ``centernet_oap_res18`` / ``centernet_oap_resdcn18`` / ``centernet_oap_hg`` converters.
 """
 
 from . import convert  # noqa: F401  (registration)

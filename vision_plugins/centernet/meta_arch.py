@@ -21,6 +21,7 @@ from ..data import register_test_augmentation
 from ..layers import ModulatedDeformConv2d, fold_batchnorm_at_inference
 from ..layers.center_heatmaps import (
     draw_gaussian,
+    gather_at,
     gaussian_radius,
     heatmap_focal_loss,
     topk_peaks,
@@ -122,7 +123,9 @@ class CenterNetOAP(nn.Module):
         images = self.preprocess_image(batched_inputs)
         if self.training:
             outs = self.forward_heads(images.tensor, all_stacks=True)
-            losses = [self.losses(*out, batched_inputs) for out in outs]
+            out_h, out_w = outs[0][0].shape[-2:]
+            targets = [self.targets(x["instances"], out_h, out_w) for x in batched_inputs]
+            losses = [self.losses(*out, targets) for out in outs]
             return {k: sum(x[k] for x in losses) / len(losses) for k in losses[0]}
         x = images.tensor
         hm, wh, reg = self.forward_heads(torch.cat([x, x.flip(-1)]) if self.flip_test else x)
@@ -142,9 +145,7 @@ class CenterNetOAP(nn.Module):
         """Official ``ctdet_decode`` (K peaks; box = centre + offset ± size / 2 in output pixels),
         scaled by the stride to input pixels."""
         scores, classes, ys, xs = topk_peaks(heat, self.topk)
-        n = torch.arange(heat.shape[0], device=heat.device)[:, None]
-        off = reg[n, :, ys, xs]  # (N, K, 2)
-        size = wh[n, :, ys, xs]
+        off, size = gather_at(reg, ys, xs), gather_at(wh, ys, xs)  # (N, K, 2)
         cx, cy = xs.float() + off[..., 0], ys.float() + off[..., 1]
         boxes = torch.stack([cx - size[..., 0] / 2, cy - size[..., 1] / 2,
                              cx + size[..., 0] / 2, cy + size[..., 1] / 2], -1)  # fmt: skip
@@ -183,12 +184,10 @@ class CenterNetOAP(nn.Module):
             torch.as_tensor(np.array(offsets, np.float32).reshape(-1, 2), device=dev),
         )
 
-    def losses(self, hm, wh, reg, batched_inputs):
-        """Official ``CtdetLoss`` of one stack (the model averages the stacks'): focal loss on the
-        clamped sigmoid heatmap, L1 on size and offset at the object centres, each divided by
-        (objects × 2 + 1e-4)."""
-        out_h, out_w = hm.shape[-2:]
-        targets = [self.targets(x["instances"], out_h, out_w) for x in batched_inputs]
+    def losses(self, hm, wh, reg, targets):
+        """Official ``CtdetLoss`` of one stack (the model averages the stacks'), given the
+        per-image ``targets``: focal loss on the clamped sigmoid heatmap, L1 on size and offset at
+        the object centres, each divided by (objects × 2 + 1e-4)."""
         gt_hm = torch.stack([t[0] for t in targets])
         pred = hm.sigmoid().clamp(1e-4, 1 - 1e-4)
         loss_hm = heatmap_focal_loss(pred, gt_hm)

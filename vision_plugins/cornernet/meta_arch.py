@@ -20,11 +20,16 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import Boxes, Instances
+from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 
 from ..data import register_test_augmentation
-from ..layers.center_heatmaps import ae_pull_push_loss, heatmap_focal_loss, offset_smooth_l1_loss
+from ..layers.center_heatmaps import (
+    ae_pull_push_loss,
+    gather_at,
+    heatmap_focal_loss,
+    offset_smooth_l1_loss,
+)
 from ..layers.corner_pool import CenterPoolModule, CornerPoolModule, KPHead
 from .postprocess import center_region_check, corner_decode, official_canvas, per_class_soft_nms
 from .targets import batch_targets, corner_targets
@@ -173,16 +178,11 @@ class CornerNet(nn.Module):
 
     # ------------------------------------------------------------------ training
     def losses(self, batched_inputs):
-        images = [(x["image"].to(self.device).float() - self.pixel_mean) / self.pixel_std
-                  for x in batched_inputs]  # fmt: skip
-        d = self.backbone.size_divisibility
-        h = max(i.shape[-2] for i in images)
-        w = max(i.shape[-1] for i in images)
-        h, w = -(-h // d) * d, -(-w // d) * d
-        batch = images[0].new_zeros(len(images), 3, h, w)
-        for i, img in enumerate(images):  # bottom-right padding with the normalised zero pixel
-            batch[i] = ((0 - self.pixel_mean) / self.pixel_std).expand(3, h, w)
-            batch[i, :, : img.shape[-2], : img.shape[-1]] = img
+        # bottom-right padding with zero pixels (normalised after, as the official zero borders)
+        raw = ImageList.from_tensors([x["image"].to(self.device).float() for x in batched_inputs],
+                                     self.backbone.size_divisibility)  # fmt: skip
+        batch = (raw.tensor - self.pixel_mean) / self.pixel_std
+        h, w = batch.shape[-2:]
         outs = self.forward_heads(batch, stacks=range(len(self.stacks)))
         out_hw = tuple(outs[0]["tl_heat"].shape[-2:])
         targets = []
@@ -193,15 +193,17 @@ class CornerNet(nn.Module):
                 self.num_classes, (h, w), out_hw, **self.target_args))  # fmt: skip
         t = batch_targets(targets, self.device)
         kinds = ("tl", "br", "ct") if self.center else ("tl", "br")
+        # (row, column) of every object's keypoints, from the flat indices
+        pos = {k: (t[k + "_ind"] // out_hw[1], t[k + "_ind"] % out_hw[1]) for k in kinds}
         focal = pull = push = off = 0
         for out in outs:
             for k in kinds:
                 pred = out[k + "_heat"].sigmoid().clamp(1e-4, 1 - 1e-4)
                 focal = focal + heatmap_focal_loss(pred, t[k + "_heat"])
-                regr = _gather_flat(out[k + "_regr"], t[k + "_ind"])
+                regr = gather_at(out[k + "_regr"], *pos[k])
                 off = off + offset_smooth_l1_loss(regr, t[k + "_off"], t["mask"])
-            tl_tag = _gather_flat(out["tl_tag"], t["tl_ind"])[..., 0]
-            br_tag = _gather_flat(out["br_tag"], t["br_ind"])[..., 0]
+            tl_tag = gather_at(out["tl_tag"], *pos["tl"])[..., 0]
+            br_tag = gather_at(out["br_tag"], *pos["br"])[..., 0]
             pl, ps = ae_pull_push_loss(tl_tag, br_tag, t["mask"])
             pull, push = pull + pl, push + ps
         n = len(outs)
@@ -267,14 +269,6 @@ class CornerNet(nn.Module):
         result.scores = torch.as_tensor(scores, device=self.device)
         result.pred_classes = torch.as_tensor(classes, device=self.device)
         return {"instances": detector_postprocess(result, x.get("height", h), x.get("width", w))}
-
-
-def _gather_flat(feat, ind):
-    """(N, C, H, W) at flat indices (N, M) -> (N, M, C)."""
-    n, c = feat.shape[:2]
-    return (
-        feat.reshape(n, c, -1).gather(2, ind[:, None, :].expand(n, c, ind.shape[1])).transpose(1, 2)
-    )
 
 
 def _rescale(rows, rx, ry, left, top, w, h, num_points=2):

@@ -12,16 +12,10 @@ description of the official ``kp_utils._decode`` and ``test/coco.py``:
 import numpy as np
 import torch
 
-from ..layers.center_heatmaps import topk_peaks
+from ..layers.center_heatmaps import gather_at, topk_peaks
 from ..layers.soft_nms import soft_nms
 
 __all__ = ["center_region_check", "corner_decode", "official_canvas", "per_class_soft_nms"]
-
-
-def _gather(feat, ys, xs):
-    """(N, C, H, W) at (N, K) positions -> (N, K, C)."""
-    n = torch.arange(feat.shape[0], device=feat.device)[:, None]
-    return feat[n, :, ys, xs]
 
 
 def corner_decode(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr, ct_heat=None, ct_regr=None,
@@ -32,12 +26,14 @@ def corner_decode(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr, ct_heat=No
     batch = tl_heat.shape[0]
     tl_s, tl_c, tl_y, tl_x = topk_peaks(tl_heat, k, kernel)
     br_s, br_c, br_y, br_x = topk_peaks(br_heat, k, kernel)
-    tl_off, br_off = _gather(tl_regr, tl_y, tl_x), _gather(br_regr, br_y, br_x)
+    tl_off, br_off = gather_at(tl_regr, tl_y, tl_x), gather_at(br_regr, br_y, br_x)
     x1 = (tl_x.float() + tl_off[..., 0])[:, :, None].expand(batch, k, k)
     y1 = (tl_y.float() + tl_off[..., 1])[:, :, None].expand(batch, k, k)
     x2 = (br_x.float() + br_off[..., 0])[:, None, :].expand(batch, k, k)
     y2 = (br_y.float() + br_off[..., 1])[:, None, :].expand(batch, k, k)
-    dists = _gather(tl_tag, tl_y, tl_x)[:, :, None, 0] - _gather(br_tag, br_y, br_x)[:, None, :, 0]
+    dists = (
+        gather_at(tl_tag, tl_y, tl_x)[:, :, None, 0] - gather_at(br_tag, br_y, br_x)[:, None, :, 0]
+    )
     s_tl = tl_s[:, :, None].expand(batch, k, k)
     s_br = br_s[:, None, :].expand(batch, k, k)
     scores = (s_tl + s_br) / 2
@@ -52,7 +48,7 @@ def corner_decode(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr, ct_heat=No
     if ct_heat is None:
         return dets, None
     ct_s, ct_c, ct_y, ct_x = topk_peaks(ct_heat, k, kernel)
-    ct_off = _gather(ct_regr, ct_y, ct_x)
+    ct_off = gather_at(ct_regr, ct_y, ct_x)
     centres = torch.stack([ct_x.float() + ct_off[..., 0], ct_y.float() + ct_off[..., 1],
                            ct_c.float(), ct_s], -1)  # fmt: skip
     return dets, centres

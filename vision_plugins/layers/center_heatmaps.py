@@ -16,6 +16,7 @@ __all__ = [
     "ae_pull_push_loss",
     "bottom_pool",
     "draw_gaussian",
+    "gather_at",
     "gaussian_radius",
     "heatmap_focal_loss",
     "left_pool",
@@ -35,6 +36,13 @@ def topk_peaks(heat: torch.Tensor, k: int, kernel: int = 3):
     classes = inds // (h * w)
     pix = inds % (h * w)
     return scores, classes, pix // w, pix % w
+
+
+def gather_at(feat: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """Values of the (N, C, H, W) maps ``feat`` at the (N, K) integer positions ``ys``, ``xs``:
+    (N, K, C)."""
+    n = torch.arange(feat.shape[0], device=feat.device)[:, None]
+    return feat[n, :, ys, xs]
 
 
 def gaussian_radius(height: float, width: float, min_overlap: float = 0.7, legacy: bool = False):

@@ -70,8 +70,9 @@ def soft_nms(dets, sigma=0.5, nt=0.3, threshold=0.001, method="gaussian", keep_s
         old = seg[:, 4].copy()
         w, overlap = _weights(top, seg[:, :4], code, sigma, nt)
         seg[:, 4] = np.where(overlap, w * old, old)
-        coords = seg[:, :4].copy()
-        where = np.arange(i + 1, n)  # where each box is processed: its row, or the row it moves to
+        if merge_weight_exp is not None:
+            coords = seg[:, :4].copy()
+            where = np.arange(i + 1, n)  # where each box is processed: its row or where it moves
         # officially only a box the top box touches is tested against the threshold
         below = overlap & (seg[:, 4] < threshold)
         for q in np.flatnonzero(below) + i + 1:
@@ -85,7 +86,8 @@ def soft_nms(dets, sigma=0.5, nt=0.3, threshold=0.001, method="gaussian", keep_s
                 moved_old = old[last - i - 1]
                 rows[q] = rows[last]  # processed at q: the weighted score
                 rows[last, 4] = moved_old  # the stale row keeps its unweighted score
-                where[last - i - 1] = q
+                if merge_weight_exp is not None:
+                    where[last - i - 1] = q
                 if not below[last - i - 1]:
                     break
         if merge_weight_exp is not None:
