@@ -82,6 +82,14 @@ def _pose_batches(cfg):
     return [train], [test], {loss[cfg.MODEL.META_ARCHITECTURE]}
 
 
+def _panoptic_batches(cfg):
+    """A vp_panoptic sample through PanopticMapper (COCO / Cityscapes are not available here)."""
+    d = DatasetCatalog.get("vp_panoptic_train")[1]
+    train, test = build_mapper(cfg, True)(d), build_mapper(cfg, False)(d)
+    expected = {"loss_rpn_cls", "loss_cls", "loss_mask", "loss_sem_seg", "loss_panoptic"}
+    return [train], [test], expected
+
+
 @pytest.mark.parametrize("rel", [c for c in CONFIGS if not os.path.basename(c).startswith("Base-")])
 def test_config_builds_trains_and_infers_on_cpu(rel):
     cfg = setup_cfg(os.path.join("configs", rel), ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
@@ -93,6 +101,8 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
         train, test, expected = _pose_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "RetinaFace":
         train, test, expected = _face_batches(cfg)
+    elif cfg.MODEL.META_ARCHITECTURE == "UPSNet":
+        train, test, expected = _panoptic_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "YOLACT":  # FastMaskIoUNet needs >= 252 px inputs
         train, test, expected = _detection_batches(cfg, 256, 256)
     elif (

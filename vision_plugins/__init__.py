@@ -16,6 +16,7 @@ from . import (  # noqa: F401,E402  (registration)
     evaluation,
     pose_hourglass,
     retinaface,
+    upsnet,
     yolact,
 )
 from .config import add_vision_plugins_config  # noqa: E402

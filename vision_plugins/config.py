@@ -10,6 +10,7 @@ from .centernet.config import add_centernet_oap_config
 from .cornernet.config import add_cornernet_config
 from .pose_hourglass.config import add_pose_hourglass_config
 from .retinaface.config import add_retinaface_config
+from .upsnet.config import add_upsnet_config
 from .yolact.config import add_yolact_config
 
 __all__ = ["add_vision_plugins_config", "add_engine_config"]
@@ -20,6 +21,7 @@ _ARCH_CONFIGS = [
     add_cornernet_config,
     add_pose_hourglass_config,
     add_retinaface_config,
+    add_upsnet_config,
     add_yolact_config,
 ]
 

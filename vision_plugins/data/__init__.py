@@ -2,6 +2,7 @@
 
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
+from .panoptic import PanopticMapper, register_builtin_panoptic, register_panoptic_dataset  # noqa: F401
 from .synthetic import register_all_synthetic
 from .transforms import (  # noqa: F401
     FixedSizeResize,
@@ -12,4 +13,5 @@ from .widerface import register_builtin_widerface
 
 register_all_synthetic()
 register_builtin_mpii()
+register_builtin_panoptic()
 register_builtin_widerface()

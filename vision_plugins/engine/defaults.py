@@ -26,7 +26,11 @@ NUM_CLASSES_KEYS = {
     "GeneralizedRCNN": "MODEL.ROI_HEADS.NUM_CLASSES",
     "YOLACT": "MODEL.YOLACT.NUM_CLASSES",
     "CenterNetOAP": "MODEL.CENTERNET_OAP.NUM_CLASSES",
+    "UPSNet": "MODEL.ROI_HEADS.NUM_CLASSES",
 }
+# META_ARCHITECTURE -> the key holding its number of semantic classes, compared with the
+# training set's stuff_classes (stuff-first semantic classes of vision_plugins' panoptic data).
+SEMANTIC_CLASSES_KEYS = {"UPSNet": "MODEL.SEM_SEG_HEAD.NUM_CLASSES"}
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +89,20 @@ def check_dataset_names(cfg):
 
 
 def check_num_classes(cfg):
-    """The architecture's NUM_CLASSES equals len(thing_classes) of every training set."""
-    key = NUM_CLASSES_KEYS.get(cfg.MODEL.META_ARCHITECTURE)
-    if key is None:
-        return
-    num_classes = cfg
-    for part in key.split("."):
-        num_classes = num_classes[part]
-    for name in cfg.DATASETS.get("TRAIN", ()):
-        classes = MetadataCatalog.get(name).get("thing_classes")
-        if classes is not None and len(classes) != num_classes:
-            raise ValueError(
-                f"{key}={num_classes} but the training set {name!r} has {len(classes)} "
-                f"thing_classes {list(classes)}: set {key} {len(classes)}"
-            )
+    """The architecture's NUM_CLASSES equals len(thing_classes) of every training set (and the
+    semantic classes of panoptic models len(stuff_classes))."""
+    arch = cfg.MODEL.META_ARCHITECTURE
+    for keys, field in ((NUM_CLASSES_KEYS, "thing_classes"), (SEMANTIC_CLASSES_KEYS, "stuff_classes")):
+        key = keys.get(arch)
+        if key is None:
+            continue
+        num_classes = cfg
+        for part in key.split("."):
+            num_classes = num_classes[part]
+        for name in cfg.DATASETS.get("TRAIN", ()):
+            classes = MetadataCatalog.get(name).get(field)
+            if classes is not None and len(classes) != num_classes:
+                raise ValueError(
+                    f"{key}={num_classes} but the training set {name!r} has {len(classes)} "
+                    f"{field} {list(classes)}: set {key} {len(classes)}"
+                )

@@ -14,6 +14,7 @@ from detectron2.utils import comm
 
 from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
 from .coco import MaskScoreCOCOEvaluator
+from .panoptic import PanopticSemSegEvaluator
 
 __all__ = [
     "EVALUATOR_REGISTRY",
@@ -87,9 +88,17 @@ def _sem_seg(cfg, dataset_name, output_folder):
 
 @register_evaluator("coco_panoptic_seg")
 def _coco_panoptic(cfg, dataset_name, output_folder):
+    """PQ / SQ / RQ; box and mask AP when the model has a mask head and the dataset an
+    instances json; mIoU when the model's semantic classes are the dataset's stuff-first
+    semantic classes (UPSNet, VPSNet on ``register_panoptic_dataset`` data)."""
+    meta = MetadataCatalog.get(dataset_name)
     evaluators = [COCOPanopticEvaluator(dataset_name, output_folder)]
-    if cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
+    if (cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON) and meta.get("json_file"):
         evaluators.append(_coco_evaluator(cfg, dataset_name, output_folder))
+    if "num_stuff" in meta.as_dict() and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == len(
+        meta.stuff_classes
+    ):
+        evaluators.append(PanopticSemSegEvaluator(dataset_name, output_dir=output_folder))
     return DatasetEvaluators(evaluators)
 
 

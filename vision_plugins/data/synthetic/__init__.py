@@ -1,4 +1,5 @@
-"""Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``),
+"""Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``,
+``vp_panoptic_*``),
 generated on first use in their task's own format.
 
 ``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
@@ -7,6 +8,7 @@ detectron2's ``DatasetCatalog`` / ``MetadataCatalog``; loading a split generates
 """
 
 import functools
+import os
 from typing import Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -20,6 +22,7 @@ from .common import (
     split_paths,
 )
 from .faces import FACES_SPEC
+from .panoptic import PANOPTIC_SPEC
 from .people import PEOPLE_SPEC
 from .pose_mpii import POSE_MPII_SPEC
 from .shapes import SHAPES_SPEC
@@ -35,7 +38,7 @@ __all__ = [
     "split_paths",
 ]
 
-SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC, FACES_SPEC)
+SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC, FACES_SPEC, PANOPTIC_SPEC)
 
 
 def _load(name: str, root: str):
@@ -57,9 +60,11 @@ def register_all_synthetic(root: Optional[str] = None) -> None:
                 DatasetCatalog.remove(name)
                 MetadataCatalog.remove(name)
             DatasetCatalog.register(name, functools.partial(_load, name, root))
+            extra = spec.split_metadata(os.path.dirname(json_file)) if spec.split_metadata else {}
             MetadataCatalog.get(name).set(
                 json_file=json_file,
                 image_root=image_root,
                 evaluator_type=spec.evaluator_type,
                 **spec.metadata,
+                **extra,
             )

@@ -56,6 +56,7 @@ class SyntheticSpec:
     load: Callable[[str, str, str], List[dict]] = load_coco_json
     evaluator_type: str = "coco"
     annotation_file: str = "annotations.json"
+    split_metadata: Optional[Callable[[str], Dict[str, Any]]] = None  # split dir -> extra metadata
 
     def names(self) -> List[str]:
         """Dataset names, ``<prefix>_<split>``."""
@@ -273,6 +274,14 @@ class Layers:
         self.masks.append(mask)
         self._info.append(info[-1])
         return True
+
+    def segments(self) -> List[Tuple[np.ndarray, int, bool]]:
+        """``(visible mask, category_id, iscrowd)`` of every annotated layer."""
+        return [
+            (vis, cat, crowd)
+            for vis, (cat, crowd, _) in zip(self.visible(), self._info)
+            if cat is not None
+        ]
 
     def annotations(self) -> List[Tuple[int, dict]]:
         """``(layer index, annotation)`` for every annotated layer."""

@@ -17,7 +17,7 @@ from .common import (
     write_coco_split,
 )
 
-__all__ = ["SHAPES_SPEC", "CATEGORIES"]
+__all__ = ["SHAPES_SPEC", "CATEGORIES", "shape_mask", "random_shape"]
 
 SIZE = 128
 # non-contiguous ids on purpose: exercises detectron2's contiguous-id mapping
@@ -30,19 +30,20 @@ _SIDES = {"circle": 0, "square": 4, "triangle": 3}
 _CIRCUMRADIUS = {"circle": 0.5, "square": 0.8 / np.sqrt(2), "triangle": 1 / np.sqrt(3)}
 
 
-def _shape_mask(name: str, center: np.ndarray, size: float, angle: float) -> np.ndarray:
-    """Mask of a shape of ``size`` px (circle diameter, 0.8x square side, triangle side)."""
+def shape_mask(name: str, center, size: float, angle: float, hw=(SIZE, SIZE)) -> np.ndarray:
+    """Mask (``hw``) of a shape of ``size`` px (circle diameter, 0.8x square side, triangle side)."""
     n = _SIDES[name] or 64  # a circle is a 64-gon at this scale
     t = angle + 2 * np.pi * np.arange(n) / n
     radius = _CIRCUMRADIUS[name] * size
-    return fill_polygon((SIZE, SIZE), center + radius * np.stack([np.cos(t), np.sin(t)], 1))
+    return fill_polygon(hw, np.asarray(center) + radius * np.stack([np.cos(t), np.sin(t)], 1))
 
 
-def _random_shape(rng: np.random.Generator, name: str, size: float, center=None) -> np.ndarray:
+def random_shape(rng: np.random.Generator, name: str, size: float, center=None, hw=(SIZE, SIZE)):
+    """``shape_mask`` at a random angle, centred at ``center`` or at random fully inside."""
     if center is None:
         margin = _CIRCUMRADIUS[name] * size + 1
-        center = rng.uniform(margin, SIZE - margin, size=2)
-    return _shape_mask(name, center, size, rng.uniform(0, 2 * np.pi))
+        center = rng.uniform(margin, np.array(hw[::-1]) - margin, size=2)
+    return shape_mask(name, center, size, rng.uniform(0, 2 * np.pi), hw)
 
 
 def _render(rng: np.random.Generator, index: int):
@@ -54,7 +55,7 @@ def _render(rng: np.random.Generator, index: int):
         cat = CATEGORIES[rng.integers(len(CATEGORIES))]
         center = rng.uniform(24, SIZE - 24, size=2)
         members = [
-            _random_shape(rng, cat["name"], rng.uniform(6, 10), center + offset)
+            random_shape(rng, cat["name"], rng.uniform(6, 10), center + offset)
             for offset in np.clip(rng.normal(0, 7, size=(rng.integers(4, 9), 2)), -14, 14)
         ]
         if layers.try_add(np.logical_or.reduce(members), cat["id"], iscrowd=True):
@@ -67,7 +68,7 @@ def _render(rng: np.random.Generator, index: int):
         cat = CATEGORIES[rng.integers(len(CATEGORIES))]
         size = rng.uniform(20, 60)
         for _attempt in range(20):
-            mask = _random_shape(rng, cat["name"], size)
+            mask = random_shape(rng, cat["name"], size)
             if layers.try_add(mask, cat["id"]):
                 color, hue = saturated_color(rng, hues)
                 paint(image, mask, color, rng)
