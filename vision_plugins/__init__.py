@@ -13,6 +13,7 @@ from . import (  # noqa: F401,E402  (registration)
     checkpoint,
     cornernet,
     data,
+    densepose_uv,
     evaluation,
     pose_hourglass,
     retinaface,

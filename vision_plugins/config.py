@@ -8,6 +8,7 @@ from detectron2.config import CfgNode as CN
 
 from .centernet.config import add_centernet_oap_config
 from .cornernet.config import add_cornernet_config
+from .densepose_uv.config import add_densepose_uv_config
 from .pose_hourglass.config import add_pose_hourglass_config
 from .retinaface.config import add_retinaface_config
 from .upsnet.config import add_upsnet_config
@@ -19,6 +20,7 @@ __all__ = ["add_vision_plugins_config", "add_engine_config"]
 _ARCH_CONFIGS = [
     add_centernet_oap_config,
     add_cornernet_config,
+    add_densepose_uv_config,
     add_pose_hourglass_config,
     add_retinaface_config,
     add_upsnet_config,

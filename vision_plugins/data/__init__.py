@@ -1,5 +1,6 @@
 """Data: mapper registry, shared transforms, synthetic datasets (registered on import)."""
 
+from .densepose import DensePoseUVMapper, load_densepose_coco_json  # noqa: F401
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .panoptic import PanopticMapper, register_builtin_panoptic, register_panoptic_dataset  # noqa: F401

@@ -14,6 +14,7 @@ from detectron2.utils import comm
 
 from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
 from .coco import MaskScoreCOCOEvaluator
+from .densepose import DensePoseGPSEvaluator, geodesics_for
 from .panoptic import PanopticSemSegEvaluator
 
 __all__ = [
@@ -100,6 +101,18 @@ def _coco_panoptic(cfg, dataset_name, output_folder):
     ):
         evaluators.append(PanopticSemSegEvaluator(dataset_name, output_dir=output_folder))
     return DatasetEvaluators(evaluators)
+
+
+@register_evaluator("densepose")
+def _densepose(cfg, dataset_name, output_folder):
+    """GPS / GPSm AP and per-point metrics, plus box and segm AP (segm: the DensePose body
+    masks, or the mask head's when MASK_ON)."""
+    return DatasetEvaluators(
+        [
+            DensePoseGPSEvaluator(dataset_name, geodesics_for(dataset_name)),
+            _coco_evaluator(cfg, dataset_name, output_folder),
+        ]
+    )
 
 
 def build_evaluator(cfg, dataset_name, output_folder=None):

@@ -1,5 +1,5 @@
 """Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``,
-``vp_panoptic_*``),
+``vp_panoptic_*``, ``vp_densepose_*``),
 generated on first use in their task's own format.
 
 ``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
@@ -21,6 +21,7 @@ from .common import (
     registered_synthetic_names,
     split_paths,
 )
+from .densepose import DENSEPOSE_SPEC
 from .faces import FACES_SPEC
 from .panoptic import PANOPTIC_SPEC
 from .people import PEOPLE_SPEC
@@ -38,7 +39,7 @@ __all__ = [
     "split_paths",
 ]
 
-SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC, FACES_SPEC, PANOPTIC_SPEC)
+SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC, FACES_SPEC, PANOPTIC_SPEC, DENSEPOSE_SPEC)
 
 
 def _load(name: str, root: str):

@@ -1,0 +1,229 @@
+"""DensePose-COCO data: loader, per-instance ground truth, horizontal-flip symmetries, mapper.
+
+Annotation fields (DensePose-COCO): ``dp_x``, ``dp_y`` (point positions in [0, 256) relative to
+the annotation's box), ``dp_I`` (fine part 1..P), ``dp_U``, ``dp_V`` (chart coordinates in
+[0, 1]) and ``dp_masks`` (one RLE per coarse part over the 256x256 box grid, ``[]`` when absent).
+A horizontal flip mirrors ``x`` (``256 - x``) and the coarse-part grid, maps fine / coarse labels
+through their symmetry lists and U, V through the per-part tables of the symmetry file
+(``U_transforms`` / ``V_transforms``: 1xP cells of 256x256 tables indexed
+``[floor(255 V), floor(255 U)]``), read from a **local** path (``densepose_transform_src``
+metadata), never downloaded.
+"""
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+import torch
+from detectron2.config import configurable
+from detectron2.data import DatasetMapper, MetadataCatalog
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from detectron2.data.datasets import load_coco_json
+from pycocotools import mask as mask_util
+from scipy.io import loadmat
+
+from .mappers import MAPPER_REGISTRY
+
+__all__ = [
+    "DP_KEYS",
+    "DENSEPOSE_COCO_POINT_LABEL_SYMMETRIES",
+    "DENSEPOSE_COCO_MASK_LABEL_SYMMETRIES",
+    "load_densepose_coco_json",
+    "DensePoseTransformData",
+    "DensePoseUVTarget",
+    "DensePoseList",
+    "DensePoseUVMapper",
+]
+
+DP_KEYS = ["dp_x", "dp_y", "dp_I", "dp_U", "dp_V", "dp_masks"]
+# left <-> right swaps of DensePose-COCO's 24 fine parts and 14 coarse parts (index 0 = background)
+DENSEPOSE_COCO_POINT_LABEL_SYMMETRIES = [
+    0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23,
+]  # fmt: skip
+DENSEPOSE_COCO_MASK_LABEL_SYMMETRIES = [0, 1, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 14]
+
+
+def load_densepose_coco_json(json_file: str, image_root: str, dataset_name: Optional[str] = None):
+    """COCO dicts keeping the DensePose fields, category ids mapped to contiguous ids (through
+    detectron2's ``load_coco_json`` with ``dataset_name``); inconsistent point lists raise a
+    ValueError naming the file and the annotation."""
+    dicts = load_coco_json(json_file, image_root, dataset_name, extra_annotation_keys=DP_KEYS)
+    for d in dicts:
+        for ann in d["annotations"]:
+            if "dp_x" not in ann:
+                continue
+            lengths = {k: len(ann.get(k, ())) for k in DP_KEYS[:5]}
+            if len(set(lengths.values())) != 1:
+                raise ValueError(
+                    f"{json_file}: annotation {ann.get('id')} of {d['file_name']!r} has DensePose "
+                    f"point lists of different lengths {lengths}"
+                )
+    return dicts
+
+
+@dataclass
+class DensePoseTransformData:
+    """Flip symmetries: fine / coarse label lists and per-part U, V tables (P x 256 x 256)."""
+
+    point_label_symmetries: List[int]
+    mask_label_symmetries: List[int]
+    u_transforms: torch.Tensor
+    v_transforms: torch.Tensor
+
+    @classmethod
+    def load(cls, path: str) -> "DensePoseTransformData":
+        """From a local ``UV_symmetry_transforms.mat`` (DensePose's file); the label lists are
+        DensePose-COCO's unless the file has ``point_label_symmetries`` /
+        ``mask_label_symmetries`` (as the synthetic set's does)."""
+        if "://" in str(path):
+            raise ValueError(
+                f"densepose_transform_src={path!r}: give a local path to UV_symmetry_transforms.mat "
+                "(files are never downloaded)"
+            )
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"DensePose UV symmetry file not found: {path!r}")
+        data = loadmat(path)
+        for key in ("U_transforms", "V_transforms"):
+            if key not in data:
+                raise KeyError(f"{path}: no {key!r} in the symmetry file")
+        u = torch.as_tensor(np.stack([np.asarray(c, np.float32) for c in data["U_transforms"][0]]))
+        v = torch.as_tensor(np.stack([np.asarray(c, np.float32) for c in data["V_transforms"][0]]))
+        pts = data.get("point_label_symmetries", DENSEPOSE_COCO_POINT_LABEL_SYMMETRIES)
+        masks = data.get("mask_label_symmetries", DENSEPOSE_COCO_MASK_LABEL_SYMMETRIES)
+        pts, masks = [int(x) for x in np.ravel(pts)], [int(x) for x in np.ravel(masks)]
+        if len(pts) != len(u) + 1:
+            raise ValueError(
+                f"{path}: {len(u)} U/V tables but {len(pts) - 1} fine-part label symmetries"
+            )
+        return cls(pts, masks, u, v)
+
+
+class DensePoseUVTarget:
+    """Ground truth of one instance: points ``x, y`` (0..256 in the box), ``i`` (1..P), ``u, v``
+    and ``segm`` (256x256 long, coarse part per box-grid cell, 0 = background)."""
+
+    def __init__(self, x, y, i, u, v, segm):
+        self.x, self.y, self.i, self.u, self.v, self.segm = x, y, i, u, v, segm
+
+    @classmethod
+    def from_annotation(cls, ann: dict) -> Optional["DensePoseUVTarget"]:
+        if not ann.get("dp_x"):
+            return None
+
+        def f(key):
+            return torch.as_tensor(ann[key], dtype=torch.float32)
+
+        segm = torch.zeros((256, 256), dtype=torch.long)
+        for k, rle in enumerate(ann.get("dp_masks", [])):
+            if rle:
+                segm[torch.as_tensor(mask_util.decode(rle) > 0)] = k + 1
+        return cls(f("dp_x"), f("dp_y"), f("dp_I").long(), f("dp_U"), f("dp_V"), segm)
+
+    def hflip(self, data: DensePoseTransformData) -> "DensePoseUVTarget":
+        """The ground truth of the mirrored image (box-relative, so only the flip matters)."""
+        i_new, u_new, v_new = self.i.clone(), self.u.clone(), self.v.clone()
+        u_loc = (self.u * 255).long().clamp(0, 255)
+        v_loc = (self.v * 255).long().clamp(0, 255)
+        for part in torch.unique(self.i).tolist():
+            sel = self.i == part
+            i_new[sel] = data.point_label_symmetries[part]
+            u_new[sel] = data.u_transforms[part - 1][v_loc[sel], u_loc[sel]]
+            v_new[sel] = data.v_transforms[part - 1][v_loc[sel], u_loc[sel]]
+        segm = torch.as_tensor(data.mask_label_symmetries)[self.segm.flip(1)]
+        return DensePoseUVTarget(256 - self.x, self.y.clone(), i_new, u_new, v_new, segm)
+
+    def to(self, device) -> "DensePoseUVTarget":
+        return DensePoseUVTarget(
+            *(t.to(device) for t in (self.x, self.y, self.i, self.u, self.v, self.segm))
+        )
+
+
+class DensePoseList:
+    """``Instances.gt_densepose``: one :class:`DensePoseUVTarget` or None per instance."""
+
+    def __init__(self, targets: List[Optional[DensePoseUVTarget]]):
+        self.targets = list(targets)
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, item):
+        if isinstance(item, int):
+            return self.targets[item]
+        if isinstance(item, slice):
+            return DensePoseList(self.targets[item])
+        item = torch.as_tensor(item)
+        if item.dtype == torch.bool:
+            item = torch.nonzero(item).flatten()
+        return DensePoseList([self.targets[k] for k in item.tolist()])
+
+    def to(self, device):
+        return DensePoseList([t.to(device) if t is not None else None for t in self.targets])
+
+    def __iter__(self):
+        return iter(self.targets)
+
+
+@MAPPER_REGISTRY.register()
+class DensePoseUVMapper(DatasetMapper):
+    """detectron2's ``DatasetMapper`` plus ``instances.gt_densepose`` (a :class:`DensePoseList`
+    aligned with the instances, flipped with the dataset's symmetry file). Only flips and
+    resizes are allowed (DensePose points are box-relative)."""
+
+    @configurable
+    def __init__(self, is_train: bool, *, transform_src: Optional[str] = None, **kwargs):
+        """``transform_src``: local path of the symmetry file, read on the first flip."""
+        super().__init__(is_train, **kwargs)
+        self.transform_src = transform_src
+        self._transform_data = None
+        for aug in self.augmentations.augs:
+            if not isinstance(aug, (T.ResizeShortestEdge, T.RandomFlip, T.Resize)):
+                raise ValueError(f"DensePoseUVMapper: unsupported augmentation {aug}")
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        ret = super().from_config(cfg, is_train)
+        ret["transform_src"] = None
+        if is_train and cfg.INPUT.RANDOM_FLIP == "horizontal":
+            sources = {
+                MetadataCatalog.get(n).get("densepose_transform_src") for n in cfg.DATASETS.TRAIN
+            }
+            if None in sources or len(sources) != 1:
+                raise ValueError(
+                    f"horizontal flip of DensePose data needs one 'densepose_transform_src' "
+                    f"(local UV_symmetry_transforms.mat) in the metadata of {cfg.DATASETS.TRAIN}; "
+                    f"found {sorted(map(str, sources))}"
+                )
+            ret["transform_src"] = sources.pop()
+        return ret
+
+    @property
+    def transform_data(self) -> Optional[DensePoseTransformData]:
+        if self._transform_data is None and self.transform_src is not None:
+            self._transform_data = DensePoseTransformData.load(self.transform_src)
+        return self._transform_data
+
+    def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        annos = [a for a in dataset_dict.pop("annotations") if a.get("iscrowd", 0) == 0]
+        for a in annos:
+            if not self.use_instance_mask:
+                a.pop("segmentation", None)
+            if not self.use_keypoint:
+                a.pop("keypoints", None)
+        flips = sum(isinstance(t, T.HFlipTransform) for t in transforms.transforms) % 2 == 1
+        if flips and self.transform_data is None and any(a.get("dp_x") for a in annos):
+            raise ValueError("a flipped DensePose sample needs the dataset's symmetry file")
+        targets = []
+        for a in annos:
+            target = DensePoseUVTarget.from_annotation(a)
+            targets.append(target.hflip(self.transform_data) if target and flips else target)
+        annos = [
+            utils.transform_instance_annotations(copy.deepcopy(a), transforms, image_shape)
+            for a in annos
+        ]
+        instances = utils.annotations_to_instances(annos, image_shape, self.instance_mask_format)
+        instances.gt_densepose = DensePoseList(targets)
+        dataset_dict["instances"] = utils.filter_empty_instances(instances)

@@ -1,0 +1,268 @@
+"""DensePose evaluation offline: GPS / GPSm AP (COCO-style matching with the geodesic point
+similarity in place of IoU), plus quick per-point metrics.
+
+GPS of a detection and a GT person: the mean over the GT points of
+``exp(-g² / (2 κ²))``, where ``g`` is the geodesic distance on the body surface between the GT
+point's (I, U, V) and the prediction's (I, U, V) at the same image pixel, ``κ`` the
+normalisation of the GT point's part; a point outside the detection or predicted as background
+scores 0. GPSm = sqrt(GPS × IoU of the predicted and GT body masks). AP over thresholds
+0.50:0.05:0.95 with up to 20 detections per image and areas all / medium / large (the COCO
+keypoint protocol, as DensePose's evaluator). The geodesics come from a provider:
+:class:`PlanarChartGeodesics` is exact for ``vp_densepose`` (a flat chart); real DensePose-COCO
+needs SMPL's geodesic distances from local files (not bundled, see projects/DensePose).
+"""
+
+import copy
+import itertools
+import logging
+from collections import OrderedDict
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+from pycocotools import mask as mask_util
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from ..data.synthetic.densepose import KAPPA, chart_to_template
+from ..densepose_uv.results import densepose_masks, densepose_to_iuv, integer_box
+
+__all__ = [
+    "PlanarChartGeodesics",
+    "gps_score",
+    "gt_body_mask",
+    "DensePoseGPSEvaluator",
+    "GEODESICS_PROVIDERS",
+    "geodesics_for",
+]
+
+logger = logging.getLogger(__name__)
+
+# metadata ``densepose_geodesics`` name -> provider factory
+GEODESICS_PROVIDERS: Dict[str, Callable] = {}
+
+
+class PlanarChartGeodesics:
+    """Geodesics of a flat chart: ``to_sheet(I, U, V) -> (x, y)`` positions on the sheet;
+    distance = Euclidean distance there; ``kappa`` per fine part (scalar or array indexed by I)."""
+
+    def __init__(self, to_sheet, kappa):
+        self.to_sheet = to_sheet
+        self.kappa_values = kappa
+
+    def distance(self, i1, u1, v1, i2, u2, v2) -> np.ndarray:
+        x1, y1 = self.to_sheet(i1, u1, v1)
+        x2, y2 = self.to_sheet(i2, u2, v2)
+        return np.hypot(np.asarray(x1) - x2, np.asarray(y1) - y2)
+
+    def kappa(self, i) -> np.ndarray:
+        k = np.asarray(self.kappa_values, dtype=np.float64)
+        return np.full(np.shape(i), float(k)) if k.ndim == 0 else k[np.asarray(i)]
+
+
+def gt_points_in_image(ann):
+    """Image positions and (I, U, V) of a GT annotation's points."""
+    x0, y0, w, h = ann["bbox"]
+    px = x0 + np.asarray(ann["dp_x"], dtype=np.float64) / 256.0 * w
+    py = y0 + np.asarray(ann["dp_y"], dtype=np.float64) / 256.0 * h
+    return px, py, np.asarray(ann["dp_I"], int), np.asarray(ann["dp_U"]), np.asarray(ann["dp_V"])
+
+
+def gps_score(ann, iuv: np.ndarray, box_xy, geodesics) -> float:
+    """GPS of a prediction (``iuv``: 3×h×w at integer box origin ``box_xy``) for GT ``ann``."""
+    px, py, i, u, v = gt_points_in_image(ann)
+    if len(px) == 0:
+        return 0.0
+    cols = np.floor(px).astype(int) - box_xy[0]
+    rows = np.floor(py).astype(int) - box_xy[1]
+    h, w = iuv.shape[1:]
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    pi = np.zeros(len(px), int)
+    pu, pv = np.zeros(len(px)), np.zeros(len(px))
+    pi[inside] = iuv[0, rows[inside], cols[inside]].astype(int)
+    pu[inside], pv[inside] = iuv[1, rows[inside], cols[inside]], iuv[2, rows[inside], cols[inside]]
+    scores = np.zeros(len(px))
+    fg = pi > 0
+    if fg.any():
+        g = geodesics.distance(i[fg], u[fg], v[fg], pi[fg], pu[fg], pv[fg])
+        scores[fg] = np.exp(-(g**2) / (2 * geodesics.kappa(i[fg]) ** 2))
+    return float(scores.mean())
+
+
+def gt_body_mask(ann, height: int, width: int) -> np.ndarray:
+    """The GT body mask in the image: the union of ``dp_masks`` (256² over the GT box), sampled
+    at the pixel centres inside the box."""
+    grid = np.zeros((256, 256), bool)
+    for rle in ann.get("dp_masks", []):
+        if rle:
+            grid |= mask_util.decode(rle) > 0
+    x0, y0, w, h = ann["bbox"]
+    mask = np.zeros((height, width), bool)
+    xs = np.arange(max(int(np.floor(x0)), 0), min(int(np.ceil(x0 + w)), width))
+    ys = np.arange(max(int(np.floor(y0)), 0), min(int(np.ceil(y0 + h)), height))
+    if len(xs) and len(ys):
+        gx = np.clip(((xs + 0.5 - x0) / w * 256).astype(int), 0, 255)
+        gy = np.clip(((ys + 0.5 - y0) / h * 256).astype(int), 0, 255)
+        inside_x, inside_y = (xs + 0.5 >= x0) & (xs + 0.5 < x0 + w), (ys + 0.5 >= y0) & (ys + 0.5 < y0 + h)
+        sub = grid[gy[:, None], gx[None, :]] & inside_y[:, None] & inside_x[None, :]
+        mask[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1] = sub
+    return mask
+
+
+class _GPSEval(COCOeval):
+    """COCOeval (keypoint protocol) whose similarity is GPS or GPSm."""
+
+    def __init__(self, coco_gt, coco_dt, predictions, geodesics, use_mask):
+        super().__init__(coco_gt, coco_dt, "keypoints")
+        self.predictions, self.geodesics, self.use_mask = predictions, geodesics, use_mask
+
+    def computeOks(self, imgId, catId):
+        gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
+        order = np.argsort([-d["score"] for d in dts], kind="mergesort")
+        dts = [dts[k] for k in order][: self.params.maxDets[-1]]
+        if not gts or not dts:
+            return []
+        img = self.cocoGt.imgs[imgId]
+        sims = np.zeros((len(dts), len(gts)))
+        for j, g in enumerate(gts):
+            if not g.get("dp_x"):
+                continue
+            gmask = gt_body_mask(g, img["height"], img["width"]) if self.use_mask else None
+            for k, d in enumerate(dts):
+                pred = self.predictions[d["pred_index"]]
+                gps = gps_score(g, pred["iuv"], pred["box_xy"], self.geodesics)
+                if self.use_mask:
+                    pmask = pred["mask"]
+                    union = (pmask | gmask).sum()
+                    gps = np.sqrt(gps * ((pmask & gmask).sum() / union if union else 0.0))
+                sims[k, j] = gps
+        return sims
+
+
+def _vp_planar_chart():
+    return PlanarChartGeodesics(chart_to_template, KAPPA)
+
+
+GEODESICS_PROVIDERS["vp_planar_chart"] = _vp_planar_chart
+
+
+class DensePoseGPSEvaluator(DatasetEvaluator):
+    """GPS AP, GPSm AP and per-point metrics on a DensePose-COCO dataset.
+
+    ``geodesics``: a provider with ``distance(I1, U1, V1, I2, U2, V2)`` and ``kappa(I)``.
+    Per-point metrics (``part_accuracy``, ``uv_error``): each annotated GT person is matched to
+    the best-scoring detection with box IoU >= 0.5; over its points, the fraction whose
+    predicted part equals the GT part (background or outside the box = wrong) and the mean
+    ``|ΔU| + |ΔV|`` over the points with the right part.
+    """
+
+    def __init__(self, dataset_name: str, geodesics, distributed: bool = True):
+        self._meta = MetadataCatalog.get(dataset_name)
+        self._coco = COCO(self._meta.json_file)
+        self._geodesics = geodesics
+        self._distributed = distributed
+        contiguous = self._meta.thing_dataset_id_to_contiguous_id
+        self._to_dataset_id = {v: k for k, v in contiguous.items()}
+
+    def reset(self):
+        self._predictions = []
+
+    def process(self, inputs, outputs):
+        for inp, out in zip(inputs, outputs):
+            inst = out["instances"].to("cpu")
+            if not inst.has("pred_densepose") or len(inst) == 0:
+                continue
+            boxes = inst.pred_boxes.tensor
+            iuv = densepose_to_iuv(inst.pred_densepose, boxes)
+            masks = densepose_masks(iuv, boxes, *inst.image_size)
+            for k in range(len(inst)):
+                x0, y0, w, h = integer_box(boxes[k])
+                self._predictions.append(
+                    {
+                        "image_id": inp["image_id"],
+                        "category_id": self._to_dataset_id[int(inst.pred_classes[k])],
+                        "score": float(inst.scores[k]),
+                        "bbox": [float(x0), float(y0), float(w), float(h)],
+                        "iuv": iuv[k].numpy(),
+                        "box_xy": (x0, y0),
+                        "mask": masks[k].numpy(),
+                    }
+                )
+
+    def evaluate(self):
+        predictions = self._predictions
+        if self._distributed:
+            comm.synchronize()
+            predictions = list(itertools.chain(*comm.gather(predictions, dst=0)))
+            if not comm.is_main_process():
+                return {}
+        results = OrderedDict()
+        if not predictions:
+            logger.warning("DensePoseGPSEvaluator: no predictions with pred_densepose")
+            return {"densepose_gps": {"AP": 0.0}, "densepose_gpsm": {"AP": 0.0}}
+        dts = [
+            {k: p[k] for k in ("image_id", "category_id", "score", "bbox")} | {"pred_index": n}
+            for n, p in enumerate(predictions)
+        ]
+        coco_gt = copy.copy(self._coco)
+        for ann in coco_gt.dataset["annotations"]:
+            ann["num_keypoints"] = len(ann.get("dp_x", ()))  # unannotated persons are ignored
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(dts)
+        for name, use_mask in (("densepose_gps", False), ("densepose_gpsm", True)):
+            ev = _GPSEval(coco_gt, coco_dt, predictions, self._geodesics, use_mask)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            keys = ["AP", "AP50", "AP75", "APm", "APl"]
+            results[name] = {k: float(100 * s) for k, s in zip(keys, ev.stats[:5])}
+        results["densepose_points"] = self._point_metrics(coco_gt, predictions)
+        return results
+
+    def _point_metrics(self, coco_gt, predictions):
+        by_image = {}
+        for p in predictions:
+            by_image.setdefault(p["image_id"], []).append(p)
+        correct = total = 0
+        uv_err = []
+        for ann in coco_gt.dataset["annotations"]:
+            if not ann.get("dp_x"):
+                continue
+            px, py, i, u, v = gt_points_in_image(ann)
+            total += len(px)
+            cands = sorted(by_image.get(ann["image_id"], []), key=lambda p: -p["score"])
+            match = None
+            for p in cands:
+                if mask_util.iou([p["bbox"]], [ann["bbox"]], [0])[0, 0] >= 0.5:
+                    match = p
+                    break
+            if match is None:
+                continue
+            cols = np.floor(px).astype(int) - match["box_xy"][0]
+            rows = np.floor(py).astype(int) - match["box_xy"][1]
+            h, w = match["iuv"].shape[1:]
+            inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+            pred = np.zeros((3, len(px)))
+            pred[:, inside] = match["iuv"][:, rows[inside], cols[inside]]
+            right = pred[0].astype(int) == i
+            correct += int(right.sum())
+            uv_err.extend((np.abs(pred[1] - u) + np.abs(pred[2] - v))[right].tolist())
+        return {
+            "part_accuracy": 100.0 * correct / max(total, 1),
+            "uv_error": float(np.mean(uv_err)) if uv_err else float("nan"),
+        }
+
+
+def geodesics_for(dataset_name: str):
+    """The geodesic provider named by the dataset's ``densepose_geodesics`` metadata."""
+    name = MetadataCatalog.get(dataset_name).get("densepose_geodesics")
+    if name not in GEODESICS_PROVIDERS:
+        raise KeyError(
+            f"dataset {dataset_name!r} has densepose_geodesics={name!r}; GPS needs one of "
+            f"{sorted(GEODESICS_PROVIDERS)} (DensePose-COCO's SMPL geodesics are not available "
+            "offline: see projects/DensePose/README.md)"
+        )
+    return GEODESICS_PROVIDERS[name]()
