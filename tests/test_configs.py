@@ -82,6 +82,17 @@ def _pose_batches(cfg):
     return [train], [test], {loss[cfg.MODEL.META_ARCHITECTURE]}
 
 
+def _densepose_batches(cfg):
+    """A vp_densepose sample through DensePoseUVMapper (DensePose-COCO is not available here)."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.DATASETS.TRAIN = ("vp_densepose_train",)
+    d = next(d for d in DatasetCatalog.get("vp_densepose_train") if d["annotations"])
+    train, test = build_mapper(cfg, True)(d), build_mapper(cfg, False)(d)
+    expected = {"loss_cls", "loss_densepose_I", "loss_densepose_U", "loss_densepose_S"}
+    return [train], [test], expected
+
+
 def _panoptic_batches(cfg):
     """A vp_panoptic sample through PanopticMapper (COCO / Cityscapes are not available here)."""
     d = DatasetCatalog.get("vp_panoptic_train")[1]
@@ -103,6 +114,8 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
         train, test, expected = _face_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "UPSNet":
         train, test, expected = _panoptic_batches(cfg)
+    elif cfg.MODEL.ROI_HEADS.NAME == "DensePoseUVROIHeads":
+        train, test, expected = _densepose_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "YOLACT":  # FastMaskIoUNet needs >= 252 px inputs
         train, test, expected = _detection_batches(cfg, 256, 256)
     elif (

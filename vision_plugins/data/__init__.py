@@ -1,6 +1,11 @@
 """Data: mapper registry, shared transforms, synthetic datasets (registered on import)."""
 
-from .densepose import DensePoseUVMapper, load_densepose_coco_json  # noqa: F401
+from .densepose import (  # noqa: F401
+    DensePoseUVMapper,
+    load_densepose_coco_json,
+    register_builtin_densepose,
+    register_densepose_coco,
+)
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .panoptic import PanopticMapper, register_builtin_panoptic, register_panoptic_dataset  # noqa: F401
@@ -13,6 +18,7 @@ from .transforms import (  # noqa: F401
 from .widerface import register_builtin_widerface
 
 register_all_synthetic()
+register_builtin_densepose()
 register_builtin_mpii()
 register_builtin_panoptic()
 register_builtin_widerface()

@@ -18,7 +18,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 from detectron2.config import configurable
-from detectron2.data import DatasetMapper, MetadataCatalog
+from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.data.datasets import load_coco_json
@@ -32,6 +32,8 @@ __all__ = [
     "DENSEPOSE_COCO_POINT_LABEL_SYMMETRIES",
     "DENSEPOSE_COCO_MASK_LABEL_SYMMETRIES",
     "load_densepose_coco_json",
+    "register_densepose_coco",
+    "register_builtin_densepose",
     "DensePoseTransformData",
     "DensePoseUVTarget",
     "DensePoseList",
@@ -50,7 +52,7 @@ def load_densepose_coco_json(json_file: str, image_root: str, dataset_name: Opti
     """COCO dicts keeping the DensePose fields, category ids mapped to contiguous ids (through
     detectron2's ``load_coco_json`` with ``dataset_name``); inconsistent point lists raise a
     ValueError naming the file and the annotation."""
-    dicts = load_coco_json(json_file, image_root, dataset_name, extra_annotation_keys=DP_KEYS)
+    dicts = load_coco_json(json_file, image_root, dataset_name, extra_annotation_keys=DP_KEYS + ["id"])
     for d in dicts:
         for ann in d["annotations"]:
             if "dp_x" not in ann:
@@ -62,6 +64,34 @@ def load_densepose_coco_json(json_file: str, image_root: str, dataset_name: Opti
                     f"point lists of different lengths {lengths}"
                 )
     return dicts
+
+
+def register_densepose_coco(name: str, json_file: str, image_root: str, transform_src: str) -> None:
+    """Register a DensePose-COCO split; ``transform_src``: local ``UV_symmetry_transforms.mat``
+    (needed for horizontal-flip training). GPS needs SMPL geodesics (not available offline)."""
+    DatasetCatalog.register(name, lambda: load_densepose_coco_json(json_file, image_root, name))
+    MetadataCatalog.get(name).set(
+        json_file=json_file,
+        image_root=image_root,
+        evaluator_type="densepose",
+        densepose_transform_src=transform_src,
+    )
+
+
+def register_builtin_densepose(root: Optional[str] = None) -> None:
+    """``densepose_coco_2014_{train,minival,valminusminival}_vp`` under ``root`` (default
+    ``$DETECTRON2_DATASETS`` or ``datasets``): ``coco/annotations/densepose_{split}2014.json``,
+    images ``coco/{train,val}2014``, symmetries ``densepose/UV_symmetry_transforms.mat``; nothing
+    is read until a split is used."""
+    root = root or os.environ.get("DETECTRON2_DATASETS", "datasets")
+    transform = os.path.join(root, "densepose", "UV_symmetry_transforms.mat")
+    for split, images in (("train", "train2014"), ("minival", "val2014"), ("valminusminival", "val2014")):
+        register_densepose_coco(
+            f"densepose_coco_2014_{split}_vp",
+            os.path.join(root, "coco", "annotations", f"densepose_{split}2014.json"),
+            os.path.join(root, "coco", images),
+            transform,
+        )
 
 
 @dataclass

@@ -12,8 +12,8 @@ centre line, shading along ``V``), so the horizontal flip with the symmetries of
 :data:`POINT_LABEL_SYMMETRIES` (``1 <-> 2``, ``3 <-> 4``, ``U -> 1 - U``) keeps the task
 consistent, as for a front-facing person. Annotations follow DensePose-COCO: ``dp_x, dp_y``
 (0..256 relative to the box), ``dp_I`` (1..4), ``dp_U, dp_V``, ``dp_masks`` (one 256x256 RLE
-per coarse part over the box, or ``[]``); every 8th body (index 5 mod 8 in drawing order) has no
-DensePose annotation, as many DensePose-COCO persons have none. The split also holds
+per coarse part over the box, or ``[]``); bodies with ``(3 × image index + drawing order) % 8 == 5`` have
+no DensePose annotation, as many DensePose-COCO persons have none. The split also holds
 ``uv_symmetry.mat`` (``U_transforms`` / ``V_transforms`` 1x4 cells of 256x256 tables plus the
 label symmetries) for the flip.
 """
@@ -119,7 +119,7 @@ def _render(rng: np.random.Generator, index: int):
                 break
     anns = []
     for k, ann in layers.annotations():
-        if len(anns) % 8 != 5:
+        if (3 * index + k) % 8 != 5:
             ann.update(_densepose_fields(layers.visible()[k], *bodies[k], ann["bbox"], rng))
         anns.append(ann)
     return image, anns
