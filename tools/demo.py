@@ -22,6 +22,7 @@ from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.densepose_uv.visualize import draw_densepose_iuv, strip_masks
 from vision_plugins.engine import Predictor, setup_cfg
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -73,6 +74,9 @@ def _filter(predictions, threshold):
 def draw(predictions, rgb, metadata, min_side=512):
     """Visualizer output; small images are drawn enlarged to at least ``min_side`` pixels."""
     scale = max(1.0, min_side / max(rgb.shape[:2]))
+    if "instances" in predictions and predictions["instances"].has("pred_densepose"):
+        rgb = draw_densepose_iuv(rgb, predictions["instances"])  # parts + U/V contours
+        predictions = dict(predictions, instances=strip_masks(predictions["instances"]))
     vis = Visualizer(rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
     if "panoptic_seg" in predictions:
         seg, info = predictions["panoptic_seg"]

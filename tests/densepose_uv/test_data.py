@@ -89,7 +89,9 @@ def test_flip_twice_is_identity(dicts, symmetry):
     assert torch.allclose(twice.u, t.u, atol=1 / 255) and torch.allclose(twice.v, t.v, atol=1 / 255)
     # once: parts swap left <-> right, U mirrors, V stays, points mirror in the box
     assert torch.equal(once.i, torch.as_tensor([0, 2, 1, 4, 3])[t.i])
-    assert torch.allclose(once.u, 1 - t.u, atol=1 / 255) and torch.allclose(once.v, t.v, atol=1 / 255)
+    assert torch.allclose(once.u, 1 - t.u, atol=1 / 255) and torch.allclose(
+        once.v, t.v, atol=1 / 255
+    )
     assert torch.equal(once.x, 256 - t.x) and torch.equal(once.segm, t.segm.flip(1))
 
 
@@ -100,7 +102,9 @@ def test_flip_keeps_the_chart_position_consistent(dicts, symmetry):
     f = t.hflip(symmetry)
     x_orig, y_orig = chart_to_template(t.i.numpy(), t.u.numpy(), t.v.numpy())
     x_flip, y_flip = chart_to_template(f.i.numpy(), f.u.numpy(), f.v.numpy())
-    assert np.allclose(x_flip, 0.5 - x_orig, atol=0.5 / 255) and np.allclose(y_flip, y_orig, atol=1e-2)
+    assert np.allclose(x_flip, 0.5 - x_orig, atol=0.5 / 255) and np.allclose(
+        y_flip, y_orig, atol=1e-2
+    )
 
 
 @pytest.mark.parametrize("flip", ["none", "horizontal"])

@@ -54,7 +54,12 @@ def test_bilinear_taps_reproduce_a_linear_map():
     y = torch.rand(50) * 256
     gt, est = (3.0, 5.0, 20.0, 30.0), (2.0, 4.0, 24.0, 34.0)
     x_lo, x_hi, y_lo, y_hi, w, valid = _interp(x.tolist(), y.tolist(), gt, est, size)
-    values = w[:, 0] * z[y_lo, x_lo] + w[:, 1] * z[y_lo, x_hi] + w[:, 2] * z[y_hi, x_lo] + w[:, 3] * z[y_hi, x_hi]
+    values = (
+        w[:, 0] * z[y_lo, x_lo]
+        + w[:, 1] * z[y_lo, x_hi]
+        + w[:, 2] * z[y_hi, x_lo]
+        + w[:, 3] * z[y_hi, x_hi]
+    )
     gx = (gt[0] + x * gt[2] / 256 - est[0]) * size / est[2]
     gy = (gt[1] + y * gt[3] / 256 - est[1]) * size / est[3]
     expected = 10 * gy.clamp(max=size - 1) + gx.clamp(max=size - 1)
@@ -124,7 +129,9 @@ def test_fine_and_coarse_losses_follow_the_logits():
     fine[0, 1] = 2.0  # part 1 favoured everywhere
     coarse = torch.zeros(1, 3, size, size)
     coarse[0, 1, : size // 2] = 4.0  # top half: coarse part 1 (matches the GT)
-    out = DensePoseUVOutput(coarse, fine, torch.zeros(1, 5, size, size), torch.zeros(1, 5, size, size))
+    out = DensePoseUVOutput(
+        coarse, fine, torch.zeros(1, 5, size, size), torch.zeros(1, 5, size, size)
+    )
     box = [0.0, 0.0, 32.0, 32.0]
     losses = densepose_uv_losses(out, [_proposal(_target(), box, box)], 2.0, 0.3, 0.1)
     logits = torch.zeros(3, 5)
@@ -138,9 +145,16 @@ def test_fine_and_coarse_losses_follow_the_logits():
 
 def test_no_densepose_data_gives_zero_losses_with_a_graph():
     size = 8
-    out = DensePoseUVOutput(*(torch.randn(0, c, size, size, requires_grad=True) for c in (3, 5, 5, 5)))
+    out = DensePoseUVOutput(
+        *(torch.randn(0, c, size, size, requires_grad=True) for c in (3, 5, 5, 5))
+    )
     losses = densepose_uv_losses(out, [], 2.0, 0.3, 0.1)
-    assert set(losses) == {"loss_densepose_I", "loss_densepose_U", "loss_densepose_V", "loss_densepose_S"}
+    assert set(losses) == {
+        "loss_densepose_I",
+        "loss_densepose_U",
+        "loss_densepose_V",
+        "loss_densepose_S",
+    }
     for v in losses.values():
         assert v.item() == 0 and v.requires_grad
     sum(losses.values()).backward()

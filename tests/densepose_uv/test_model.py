@@ -24,9 +24,19 @@ def test_parameter_names_and_shapes_equal_upstream_legacy():
     sd = {k: tuple(v.shape) for k, v in model.state_dict().items() if "densepose" in k}
     expected = {}
     for k in range(1, 9):
-        expected[f"roi_heads.densepose_head.body_conv_fcn{k}.weight"] = (512, 256 if k == 1 else 512, 3, 3)
+        expected[f"roi_heads.densepose_head.body_conv_fcn{k}.weight"] = (
+            512,
+            256 if k == 1 else 512,
+            3,
+            3,
+        )
         expected[f"roi_heads.densepose_head.body_conv_fcn{k}.bias"] = (512,)
-    for name, c in (("ann_index_lowres", 15), ("index_uv_lowres", 25), ("u_lowres", 25), ("v_lowres", 25)):
+    for name, c in (
+        ("ann_index_lowres", 15),
+        ("index_uv_lowres", 25),
+        ("u_lowres", 25),
+        ("v_lowres", 25),
+    ):
         expected[f"roi_heads.densepose_predictor.{name}.weight"] = (512, c, 4, 4)
         expected[f"roi_heads.densepose_predictor.{name}.bias"] = (c,)
     assert sd == expected

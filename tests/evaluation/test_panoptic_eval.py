@@ -64,7 +64,9 @@ def test_pq_of_a_missed_instance_is_the_hand_value(dataset, tmp_path):
     outputs = _gt_outputs(dataset)
     # drop the first non-crowd thing of image 0: one false negative of its class
     pan, info = outputs[0]["panoptic_seg"]
-    missed = next(s for s, d in zip(info, dataset[0]["segments_info"]) if d["isthing"] and not d["iscrowd"])
+    missed = next(
+        s for s, d in zip(info, dataset[0]["segments_info"]) if d["isthing"] and not d["iscrowd"]
+    )
     pan = pan.clone()
     pan[pan == missed["id"]] = 0
     outputs[0] = {"panoptic_seg": (pan, [s for s in info if s is not missed])}

@@ -1,4 +1,4 @@
-"""UPSNet meta-architecture and semantic head: losses, gradients, weights, outputs, config errors."""
+"""UPSNet meta-architecture and semantic head: losses, gradients, weights, outputs, errors."""
 
 import copy
 
@@ -63,8 +63,10 @@ def test_loss_weights_follow_the_config(batch):
     _, base = _losses(_cfg(), batch)
     _, scaled = _losses(
         _cfg(
-            "MODEL.UPSNET.PANOPTIC_LOSS_WEIGHT", "1.0",  # 0.5 in the config
-            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT", "0.2",  # 1.0 in the config
+            "MODEL.UPSNET.PANOPTIC_LOSS_WEIGHT",
+            "1.0",  # 0.5 in the config
+            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT",
+            "0.2",  # 1.0 in the config
         ),
         batch,
     )
@@ -191,6 +193,8 @@ def test_semantic_head_shares_its_subnet_and_outputs_stride_4():
 
 def test_semantic_crops_nearest_at_cell_centres():
     labels = torch.arange(16).reshape(1, 4, 4)
-    crops = semantic_crops(labels, [torch.tensor([[0.0, 0.0, 4.0, 4.0], [2.0, 2.0, 6.0, 6.0]])], 2, 255)
+    crops = semantic_crops(
+        labels, [torch.tensor([[0.0, 0.0, 4.0, 4.0], [2.0, 2.0, 6.0, 6.0]])], 2, 255
+    )
     assert crops[0].tolist() == [[5, 7], [13, 15]]  # centres at 1, 3
     assert crops[1].tolist() == [[15, 255], [255, 255]]  # centres at 3, 5 (outside)

@@ -8,7 +8,11 @@ from .densepose import (  # noqa: F401
 )
 from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
-from .panoptic import PanopticMapper, register_builtin_panoptic, register_panoptic_dataset  # noqa: F401
+from .panoptic import (  # noqa: F401
+    PanopticMapper,
+    register_builtin_panoptic,
+    register_panoptic_dataset,
+)
 from .synthetic import register_all_synthetic
 from .transforms import (  # noqa: F401
     FixedSizeResize,

@@ -52,7 +52,9 @@ def load_densepose_coco_json(json_file: str, image_root: str, dataset_name: Opti
     """COCO dicts keeping the DensePose fields, category ids mapped to contiguous ids (through
     detectron2's ``load_coco_json`` with ``dataset_name``); inconsistent point lists raise a
     ValueError naming the file and the annotation."""
-    dicts = load_coco_json(json_file, image_root, dataset_name, extra_annotation_keys=DP_KEYS + ["id"])
+    dicts = load_coco_json(
+        json_file, image_root, dataset_name, extra_annotation_keys=DP_KEYS + ["id"]
+    )
     for d in dicts:
         for ann in d["annotations"]:
             if "dp_x" not in ann:
@@ -85,7 +87,11 @@ def register_builtin_densepose(root: Optional[str] = None) -> None:
     is read until a split is used."""
     root = root or os.environ.get("DETECTRON2_DATASETS", "datasets")
     transform = os.path.join(root, "densepose", "UV_symmetry_transforms.mat")
-    for split, images in (("train", "train2014"), ("minival", "val2014"), ("valminusminival", "val2014")):
+    for split, images in (
+        ("train", "train2014"),
+        ("minival", "val2014"),
+        ("valminusminival", "val2014"),
+    ):
         register_densepose_coco(
             f"densepose_coco_2014_{split}_vp",
             os.path.join(root, "coco", "annotations", f"densepose_{split}2014.json"),
@@ -110,7 +116,7 @@ class DensePoseTransformData:
         ``mask_label_symmetries`` (as the synthetic set's does)."""
         if "://" in str(path):
             raise ValueError(
-                f"densepose_transform_src={path!r}: give a local path to UV_symmetry_transforms.mat "
+                f"densepose_transform_src={path!r}: give a local path to the symmetry .mat file "
                 "(files are never downloaded)"
             )
         if not os.path.isfile(path):

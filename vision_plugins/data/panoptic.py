@@ -90,7 +90,11 @@ def load_panoptic_json(
     meta = panoptic_metadata(data["categories"])
     if dataset_name is not None:
         MetadataCatalog.get(dataset_name).set(
-            **{k: v for k, v in meta.items() if k not in MetadataCatalog.get(dataset_name).as_dict()}
+            **{
+                k: v
+                for k, v in meta.items()
+                if k not in MetadataCatalog.get(dataset_name).as_dict()
+            }
         )
     thing_ids, stuff_ids = (
         meta["thing_dataset_id_to_contiguous_id"],
@@ -214,7 +218,7 @@ class PanopticMapper:
     """COCO-panoptic dict -> model input: ``image``; in training also ``sem_seg`` (long H×W,
     stuff-first semantic labels, 255 = void) and ``instances`` (non-crowd thing segments:
     ``gt_boxes`` tight around the transformed mask, ``gt_classes``, ``gt_masks`` as BitMasks;
-    segments emptied by cropping are dropped). Geometry follows ``detection_utils.build_augmentation``.
+    segments emptied by cropping are dropped). Geometry: ``detection_utils.build_augmentation``.
     """
 
     @configurable
@@ -269,7 +273,9 @@ class PanopticMapper:
                     classes.append(seg["category_id"])
         instances = Instances(image.shape[:2])
         bitmasks = BitMasks(
-            torch.as_tensor(np.stack(masks)) if masks else torch.zeros((0, *image.shape[:2]), dtype=torch.bool)
+            torch.as_tensor(np.stack(masks))
+            if masks
+            else torch.zeros((0, *image.shape[:2]), dtype=torch.bool)
         )
         instances.gt_masks = bitmasks
         instances.gt_boxes = Boxes(bitmasks.get_bounding_boxes().tensor)

@@ -50,17 +50,23 @@ class DensePoseUVOutput:
     def __getitem__(self, item):
         if isinstance(item, int):
             item = slice(item, item + 1)
-        return DensePoseUVOutput(self.coarse_segm[item], self.fine_segm[item], self.u[item], self.v[item])
+        return DensePoseUVOutput(
+            self.coarse_segm[item], self.fine_segm[item], self.u[item], self.v[item]
+        )
 
     def to(self, device):
-        return DensePoseUVOutput(*(t.to(device) for t in (self.coarse_segm, self.fine_segm, self.u, self.v)))
+        return DensePoseUVOutput(
+            *(t.to(device) for t in (self.coarse_segm, self.fine_segm, self.u, self.v))
+        )
 
 
 class DensePoseUVPredictor(nn.Module):
     """Four ``ConvTranspose2d(dim, C, kernel, stride 2, padding kernel/2 - 1)`` followed by
     bilinear upsampling × ``up_scale`` (``align_corners=False``)."""
 
-    def __init__(self, dim: int, num_patches: int, num_coarse: int, kernel: int = 4, up_scale: int = 2):
+    def __init__(
+        self, dim: int, num_patches: int, num_coarse: int, kernel: int = 4, up_scale: int = 2
+    ):
         super().__init__()
         pad = kernel // 2 - 1
         for name, channels in (
@@ -76,7 +82,9 @@ class DensePoseUVPredictor(nn.Module):
 
     def forward(self, x) -> DensePoseUVOutput:
         def up(t):
-            return F.interpolate(t, scale_factor=self.up_scale, mode="bilinear", align_corners=False)
+            return F.interpolate(
+                t, scale_factor=self.up_scale, mode="bilinear", align_corners=False
+            )
 
         return DensePoseUVOutput(
             coarse_segm=up(self.ann_index_lowres(x)),

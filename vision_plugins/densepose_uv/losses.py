@@ -42,8 +42,12 @@ def _axis(v_norm, v0_gt, size_gt, v0_est, size_est, size_z):
 def point_interpolation(x, y, box_gt, box_est, size: int):
     """Bilinear taps of GT points on the proposal grid: ``(x_lo, x_hi, y_lo, y_hi, weights
     (4 per point: ylo-xlo, ylo-xhi, yhi-xlo, yhi-xhi), valid)``; boxes are per-point XYWH."""
-    x_lo, x_hi, x_w, x_valid = _axis(x, box_gt[:, 0], box_gt[:, 2], box_est[:, 0], box_est[:, 2], size)
-    y_lo, y_hi, y_w, y_valid = _axis(y, box_gt[:, 1], box_gt[:, 3], box_est[:, 1], box_est[:, 3], size)
+    x_lo, x_hi, x_w, x_valid = _axis(
+        x, box_gt[:, 0], box_gt[:, 2], box_est[:, 0], box_est[:, 2], size
+    )
+    y_lo, y_hi, y_w, y_valid = _axis(
+        y, box_gt[:, 1], box_gt[:, 3], box_est[:, 1], box_est[:, 3], size
+    )
     weights = torch.stack(
         [(1 - x_w) * (1 - y_w), x_w * (1 - y_w), (1 - x_w) * y_w, x_w * y_w], dim=1
     )
@@ -53,9 +57,15 @@ def point_interpolation(x, y, box_gt, box_est, size: int):
 def _sample(z, box_index, channel, x_lo, x_hi, y_lo, y_hi, w):
     """Bilinear values of maps z (N×C×S×S) at the taps; ``channel``: index per point or slice."""
     if isinstance(channel, slice):
-        taps = [z[box_index, :, yy, xx] for yy, xx in ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))]
+        taps = [
+            z[box_index, :, yy, xx]
+            for yy, xx in ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))
+        ]
         return sum(t * w[:, k : k + 1] for k, t in enumerate(taps))
-    taps = [z[box_index, channel, yy, xx] for yy, xx in ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))]
+    taps = [
+        z[box_index, channel, yy, xx]
+        for yy, xx in ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))
+    ]
     return sum(t * w[:, k] for k, t in enumerate(taps))
 
 
@@ -71,7 +81,9 @@ def resample_segm(segm, box_gt, box_est, size: int):
     gx = (x0[:, None] + steps[None] * (x1 - x0)[:, None])[:, None, :].expand(n, size, size)
     gy = (y0[:, None] + steps[None] * (y1 - y0)[:, None])[:, :, None].expand(n, size, size)
     grid = torch.stack([gx, gy], dim=3)
-    out = F.grid_sample(segm[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(
+        segm[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=True
+    )
     return out[:, 0].long()
 
 
@@ -90,7 +102,9 @@ def densepose_uv_losses(
     """The four DensePose losses of the selected proposals (``proposal_boxes``, ``gt_boxes``,
     ``gt_densepose``), in the order of ``outputs``."""
     size = outputs.u.shape[-1]
-    zero = (outputs.coarse_segm.sum() + outputs.fine_segm.sum() + outputs.u.sum() + outputs.v.sum()) * 0
+    zero = (
+        outputs.coarse_segm.sum() + outputs.fine_segm.sum() + outputs.u.sum() + outputs.v.sum()
+    ) * 0
     targets = [t for p in proposals for t in p.gt_densepose] if proposals else []
     if not targets:
         return {f"loss_densepose_{k}": zero for k in "IUVS"}

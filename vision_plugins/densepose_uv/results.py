@@ -31,7 +31,12 @@ def densepose_to_iuv(output: DensePoseUVOutput, boxes: torch.Tensor) -> List[tor
         def up(t):
             return F.interpolate(t[k : k + 1], size=(h, w), mode="bilinear", align_corners=False)[0]
 
-        coarse, fine, u, v = up(output.coarse_segm), up(output.fine_segm), up(output.u), up(output.v)
+        coarse, fine, u, v = (
+            up(output.coarse_segm),
+            up(output.fine_segm),
+            up(output.u),
+            up(output.v),
+        )
         labels = fine.argmax(dim=0) * (coarse.argmax(dim=0) > 0)
         uu = u.gather(0, labels[None])[0] * (labels > 0)
         vv = v.gather(0, labels[None])[0] * (labels > 0)

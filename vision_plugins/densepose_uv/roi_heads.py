@@ -70,7 +70,11 @@ class DensePoseUVROIHeads(StandardROIHeads):
                 channels.pop(), d.NUM_STACKED_CONVS, d.CONV_HEAD_DIM, d.CONV_HEAD_KERNEL
             ),
             densepose_predictor=DensePoseUVPredictor(
-                d.CONV_HEAD_DIM, d.NUM_PATCHES, d.NUM_COARSE_SEGM_CHANNELS, d.DECONV_KERNEL, d.UP_SCALE
+                d.CONV_HEAD_DIM,
+                d.NUM_PATCHES,
+                d.NUM_COARSE_SEGM_CHANNELS,
+                d.DECONV_KERNEL,
+                d.UP_SCALE,
             ),
             fg_iou_threshold=d.FG_IOU_THRESHOLD,
             loss_weights=(d.INDEX_WEIGHTS, d.PART_WEIGHTS, d.POINT_REGRESSION_WEIGHTS),

@@ -92,7 +92,10 @@ def check_num_classes(cfg):
     """The architecture's NUM_CLASSES equals len(thing_classes) of every training set (and the
     semantic classes of panoptic models len(stuff_classes))."""
     arch = cfg.MODEL.META_ARCHITECTURE
-    for keys, field in ((NUM_CLASSES_KEYS, "thing_classes"), (SEMANTIC_CLASSES_KEYS, "stuff_classes")):
+    for keys, field in (
+        (NUM_CLASSES_KEYS, "thing_classes"),
+        (SEMANTIC_CLASSES_KEYS, "stuff_classes"),
+    ):
         key = keys.get(arch)
         if key is None:
             continue

@@ -19,7 +19,6 @@ from collections import OrderedDict
 from typing import Callable, Dict
 
 import numpy as np
-import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
@@ -106,7 +105,9 @@ def gt_body_mask(ann, height: int, width: int) -> np.ndarray:
     if len(xs) and len(ys):
         gx = np.clip(((xs + 0.5 - x0) / w * 256).astype(int), 0, 255)
         gy = np.clip(((ys + 0.5 - y0) / h * 256).astype(int), 0, 255)
-        inside_x, inside_y = (xs + 0.5 >= x0) & (xs + 0.5 < x0 + w), (ys + 0.5 >= y0) & (ys + 0.5 < y0 + h)
+        inside_x, inside_y = (xs + 0.5 >= x0) & (xs + 0.5 < x0 + w), (ys + 0.5 >= y0) & (
+            ys + 0.5 < y0 + h
+        )
         sub = grid[gy[:, None], gx[None, :]] & inside_y[:, None] & inside_x[None, :]
         mask[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1] = sub
     return mask

@@ -4,7 +4,6 @@ COCO-panoptic PNGs (``vision_plugins.data.panoptic``): no separate semantic PNGs
 
 import logging
 
-import numpy as np
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import SemSegEvaluator
@@ -37,7 +36,9 @@ class PanopticSemSegEvaluator(SemSegEvaluator):
         self._output_dir = output_dir
         self._cpu_device = torch.device("cpu")
         num_stuff = meta.num_stuff
-        self._segments = {d["file_name"]: (d["pan_seg_file_name"], d["segments_info"]) for d in dicts}
+        self._segments = {
+            d["file_name"]: (d["pan_seg_file_name"], d["segments_info"]) for d in dicts
+        }
         self.input_file_to_gt_file = {name: name for name in self._segments}
         to_dataset = {v: k for k, v in meta.stuff_dataset_id_to_contiguous_id.items()}
         to_dataset.update(

@@ -60,7 +60,8 @@ class UPSNet(GeneralizedRCNN):
         **kwargs,
     ):
         """``num_stuff``: stuff classes, the first channels of the semantic head; the other
-        arguments are the ``MODEL.UPSNET`` keys (``heuristic_*``: ``MODEL.PANOPTIC_FPN.COMBINE``)."""
+        arguments are the ``MODEL.UPSNET`` keys (``heuristic_*``: ``MODEL.PANOPTIC_FPN.COMBINE``).
+        """
         super().__init__(**kwargs)
         if combine not in ("panoptic_head", "heuristic"):
             raise ValueError(
@@ -118,7 +119,9 @@ class UPSNet(GeneralizedRCNN):
     def mask_logits(self, features, boxes: List[torch.Tensor], classes: List[torch.Tensor]):
         """Mask-head logits (N×M×M) of the given class at the given boxes, per image."""
         heads = self.roi_heads
-        x = heads.mask_pooler([features[f] for f in heads.mask_in_features], [Boxes(b) for b in boxes])
+        x = heads.mask_pooler(
+            [features[f] for f in heads.mask_in_features], [Boxes(b) for b in boxes]
+        )
         logits = heads.mask_head.layers(x)
         cls = torch.cat(classes)
         if logits.shape[1] == 1:  # class-agnostic mask head
@@ -187,7 +190,10 @@ class UPSNet(GeneralizedRCNN):
                 self.with_void,
             )
             target = mask_matching(
-                gt_sem[i, ::stride, ::stride][:height, :width], masks, self.num_stuff, self.with_void
+                gt_sem[i, ::stride, ::stride][:height, :width],
+                masks,
+                self.num_stuff,
+                self.with_void,
             )
             loss = F.cross_entropy(pan[None], target[None], ignore_index=VOID, reduction="sum")
             total = total + loss / (target != VOID).sum().clamp(min=1)
@@ -238,7 +244,9 @@ class UPSNet(GeneralizedRCNN):
             pasted = paste_mask_logits(logits, boxes, h, w)
             keep = mask_removal(pasted > 0, d.pred_classes, d.scores, self.removal_overlap)
             d, boxes, pasted = d[keep], boxes[keep], pasted[keep]
-            pan = panoptic_logits(sem, boxes, d.pred_classes, pasted, self.num_stuff, self.with_void)
+            pan = panoptic_logits(
+                sem, boxes, d.pred_classes, pasted, self.num_stuff, self.with_void
+            )
             labels = pan.argmax(dim=0)
             if self.with_void:
                 labels[labels == pan.shape[0] - 1] = VOID

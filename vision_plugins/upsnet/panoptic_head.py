@@ -60,7 +60,10 @@ def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, height: in
     out = mask_logits.new_zeros((len(boxes), height, width))
     for i, (x0, y0, x1, y1) in enumerate(integer_boxes(boxes).tolist()):
         resized = F.interpolate(
-            mask_logits[i][None, None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False
+            mask_logits[i][None, None],
+            size=(y1 - y0, x1 - x0),
+            mode="bilinear",
+            align_corners=False,
         )[0, 0]
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
         if cx1 > cx0 and cy1 > cy0:
@@ -128,7 +131,11 @@ def mask_removal(
 
 
 def vote_relabel(
-    labels: torch.Tensor, sem_pred: torch.Tensor, classes: torch.Tensor, num_stuff: int, thresh: float
+    labels: torch.Tensor,
+    sem_pred: torch.Tensor,
+    classes: torch.Tensor,
+    num_stuff: int,
+    thresh: float,
 ) -> torch.Tensor:
     """UPSNet's unified post-processing vote: for each instance region (``labels == S + i``),
     the majority of the semantic prediction ``sem_pred`` decides; when it is not the instance's
@@ -182,7 +189,9 @@ def panoptic_segments(
         area = int(region.sum())
         if area and area >= stuff_area_limit:
             panoptic[region] = len(segments) + 1
-            segments.append({"id": len(segments) + 1, "isthing": False, "category_id": s, "area": area})
+            segments.append(
+                {"id": len(segments) + 1, "isthing": False, "category_id": s, "area": area}
+            )
     return panoptic, segments
 
 

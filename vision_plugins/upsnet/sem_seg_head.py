@@ -46,7 +46,8 @@ class DeformConvBlock(nn.Module):
 
 def semantic_crops(sem_seg: torch.Tensor, boxes: List[torch.Tensor], size: int, ignore: int):
     """Nearest-neighbour ``size``x``size`` crops of label maps (B×H×W) at boxes (per image, N×4
-    absolute x0y0x1y1): cell (i, j) takes the label at the cell centre; outside the map -> ignore."""
+    absolute x0y0x1y1): cell (i, j) takes the label at the cell centre; outside the map -> ignore.
+    """
     crops = []
     cells = (torch.arange(size, device=sem_seg.device, dtype=torch.float32) + 0.5) / size
     h, w = sem_seg.shape[-2:]

@@ -12,8 +12,8 @@ centre line, shading along ``V``), so the horizontal flip with the symmetries of
 :data:`POINT_LABEL_SYMMETRIES` (``1 <-> 2``, ``3 <-> 4``, ``U -> 1 - U``) keeps the task
 consistent, as for a front-facing person. Annotations follow DensePose-COCO: ``dp_x, dp_y``
 (0..256 relative to the box), ``dp_I`` (1..4), ``dp_U, dp_V``, ``dp_masks`` (one 256x256 RLE
-per coarse part over the box, or ``[]``); bodies with ``(3 × image index + drawing order) % 8 == 5`` have
-no DensePose annotation, as many DensePose-COCO persons have none. The split also holds
+per coarse part over the box, or ``[]``); bodies with
+``(3 × image index + drawing order) % 8 == 5`` have no DensePose annotation, as many DensePose-COCO persons have none. The split also holds
 ``uv_symmetry.mat`` (``U_transforms`` / ``V_transforms`` 1x4 cells of 256x256 tables plus the
 label symmetries) for the flip.
 """
@@ -56,7 +56,9 @@ def chart_to_template(i, u, v):
     """Sheet coordinates (x, y) of chart points (I in 1..4, U, V in [0, 1])."""
     i = np.asarray(i) - 1
     col, row = i % 2, i // 2
-    return (col + np.asarray(u)) / 2 * TEMPLATE_SIZE[0], (row + np.asarray(v)) / 2 * TEMPLATE_SIZE[1]
+    return (col + np.asarray(u)) / 2 * TEMPLATE_SIZE[0], (row + np.asarray(v)) / 2 * TEMPLATE_SIZE[
+        1
+    ]
 
 
 def _chart(x0, y0, w, h, px, py):

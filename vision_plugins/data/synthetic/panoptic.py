@@ -123,7 +123,12 @@ def write_panoptic_png(path: str, ids: np.ndarray) -> None:
 
 def _bbox(mask):
     ys, xs = np.nonzero(mask)
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+    return [
+        int(xs.min()),
+        int(ys.min()),
+        int(xs.max() - xs.min() + 1),
+        int(ys.max() - ys.min() + 1),
+    ]
 
 
 def generate_split(out_dir: str, num_images: int, seed: int) -> None:
@@ -175,7 +180,10 @@ def generate_split(out_dir: str, num_images: int, seed: int) -> None:
 def _load(json_file: str, image_root: str, dataset_name: str):
     split = os.path.dirname(json_file)
     return load_panoptic_json(
-        os.path.join(split, "panoptic.json"), image_root, os.path.join(split, "panoptic"), dataset_name
+        os.path.join(split, "panoptic.json"),
+        image_root,
+        os.path.join(split, "panoptic"),
+        dataset_name,
     )
 
 

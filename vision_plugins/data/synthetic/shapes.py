@@ -31,7 +31,8 @@ _CIRCUMRADIUS = {"circle": 0.5, "square": 0.8 / np.sqrt(2), "triangle": 1 / np.s
 
 
 def shape_mask(name: str, center, size: float, angle: float, hw=(SIZE, SIZE)) -> np.ndarray:
-    """Mask (``hw``) of a shape of ``size`` px (circle diameter, 0.8x square side, triangle side)."""
+    """Mask (``hw``) of a shape of ``size`` px (circle diameter, 0.8x square side, triangle
+    side)."""
     n = _SIDES[name] or 64  # a circle is a 64-gon at this scale
     t = angle + 2 * np.pi * np.arange(n) / n
     radius = _CIRCUMRADIUS[name] * size
