@@ -14,8 +14,8 @@ consistent, as for a front-facing person. Annotations follow DensePose-COCO: ``d
 (0..256 relative to the box), ``dp_I`` (1..4), ``dp_U, dp_V``, ``dp_masks`` (one 256x256 RLE
 per coarse part over the box, or ``[]``); bodies with
 ``(3 × image index + drawing order) % 8 == 5`` have no DensePose annotation, as many
-DensePose-COCO persons have none. The split also holds ``uv_symmetry.mat`` (``U_transforms`` / ``V_transforms`` 1x4 cells of 256x256 tables plus the
-label symmetries) for the flip.
+DensePose-COCO persons have none. The split also holds ``uv_symmetry.mat`` (``U_transforms``
+/ ``V_transforms``: 1x4 cells of 256x256 tables, plus the label symmetries) for the flip.
 """
 
 import os
