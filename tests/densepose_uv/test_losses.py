@@ -158,3 +158,40 @@ def test_no_densepose_data_gives_zero_losses_with_a_graph():
     for v in losses.values():
         assert v.item() == 0 and v.requires_grad
     sum(losses.values()).backward()
+
+
+def test_losses_equal_the_upstream_values_on_a_fixed_batch():
+    """Reference values of detectron2's DensePose ``DensePoseChartLoss`` (legacy config) for this
+    batch: one 15-channel proposal, five points, outputs drawn from ``manual_seed(0)``; recorded
+    by running the upstream project (see projects/DensePose/README.md)."""
+    g = torch.Generator().manual_seed(0)
+    segm = torch.zeros(256, 256, dtype=torch.long)
+    segm[64:192, 32:128] = 1
+    segm[64:192, 128:224] = 2
+    segm[192:, :] = 9
+    target = DensePoseUVTarget(
+        x=T([10.0, 100.0, 200.0, 250.0, 128.0]),
+        y=T([20.0, 120.0, 180.0, 5.0, 255.0]),
+        i=T([1, 2, 3, 24, 10]),
+        u=T([0.1, 0.5, 0.9, 0.3, 0.7]),
+        v=T([0.2, 0.4, 0.6, 0.8, 0.95]),
+        segm=segm,
+    )
+    size = 56
+    out = DensePoseUVOutput(
+        coarse_segm=torch.randn(1, 15, size, size, generator=g),
+        fine_segm=torch.randn(1, 25, size, size, generator=g),
+        u=torch.rand(1, 25, size, size, generator=g),
+        v=torch.rand(1, 25, size, size, generator=g),
+    )
+    gt, proposal = [100.0, 50.0, 300.0, 450.0], [110.0, 40.0, 290.0, 430.0]
+    losses = densepose_uv_losses(out, [_proposal(target, proposal, gt)], 2.0, 0.3, 0.1)
+    expected = {"U": 0.010954, "V": 0.001933, "I": 0.908939, "S": 6.236582}
+    for k, v in expected.items():
+        assert losses[f"loss_densepose_{k}"].item() == pytest.approx(v, abs=2e-6), k
+    x_lo, x_hi, y_lo, y_hi, w, valid = _interp(
+        target.x.tolist(), target.y.tolist(), (100, 50, 200, 400), (110, 40, 180, 390), size
+    )
+    assert valid.tolist() == [False, True, True, False, False]
+    assert x_lo.tolist() == [0, 21, 45, 55, 28] and y_lo.tolist() == [5, 28, 41, 2, 55]
+    assert w[1, 0].item() == pytest.approx(0.51638, abs=1e-5)

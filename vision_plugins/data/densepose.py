@@ -139,7 +139,8 @@ class DensePoseTransformData:
 
 class DensePoseUVTarget:
     """Ground truth of one instance: points ``x, y`` (0..256 in the box), ``i`` (1..P), ``u, v``
-    and ``segm`` (256x256 long, coarse part per box-grid cell, 0 = background)."""
+    and ``segm`` (256x256 long, coarse part per box-grid cell, 0 = background; None without
+    ``dp_masks``; a single RLE instead of a list is a binary body mask)."""
 
     def __init__(self, x, y, i, u, v, segm):
         self.x, self.y, self.i, self.u, self.v, self.segm = x, y, i, u, v, segm
@@ -152,10 +153,15 @@ class DensePoseUVTarget:
         def f(key):
             return torch.as_tensor(ann[key], dtype=torch.float32)
 
-        segm = torch.zeros((256, 256), dtype=torch.long)
-        for k, rle in enumerate(ann.get("dp_masks", [])):
-            if rle:
-                segm[torch.as_tensor(mask_util.decode(rle) > 0)] = k + 1
+        masks = ann.get("dp_masks")
+        segm = None
+        if isinstance(masks, dict):
+            segm = torch.as_tensor(mask_util.decode(masks) > 0).long()
+        elif masks:
+            segm = torch.zeros((256, 256), dtype=torch.long)
+            for k, rle in enumerate(masks):  # later parts overwrite earlier ones
+                if rle:
+                    segm[torch.as_tensor(mask_util.decode(rle) > 0)] = k + 1
         return cls(f("dp_x"), f("dp_y"), f("dp_I").long(), f("dp_U"), f("dp_V"), segm)
 
     def hflip(self, data: DensePoseTransformData) -> "DensePoseUVTarget":
@@ -168,13 +174,14 @@ class DensePoseUVTarget:
             i_new[sel] = data.point_label_symmetries[part]
             u_new[sel] = data.u_transforms[part - 1][v_loc[sel], u_loc[sel]]
             v_new[sel] = data.v_transforms[part - 1][v_loc[sel], u_loc[sel]]
-        segm = torch.as_tensor(data.mask_label_symmetries)[self.segm.flip(1)]
+        segm = None
+        if self.segm is not None:
+            segm = torch.as_tensor(data.mask_label_symmetries)[self.segm.flip(1)]
         return DensePoseUVTarget(256 - self.x, self.y.clone(), i_new, u_new, v_new, segm)
 
     def to(self, device) -> "DensePoseUVTarget":
-        return DensePoseUVTarget(
-            *(t.to(device) for t in (self.x, self.y, self.i, self.u, self.v, self.segm))
-        )
+        fields = (self.x, self.y, self.i, self.u, self.v, self.segm)
+        return DensePoseUVTarget(*(t.to(device) if t is not None else None for t in fields))
 
 
 class DensePoseList:

@@ -17,7 +17,8 @@ def add_densepose_uv_config(cfg):
     c.CONV_HEAD_KERNEL = 3
     c.POOLER_RESOLUTION = 14
     c.POOLER_SAMPLING_RATIO = 2
-    c.POOLER_TYPE = "ROIAlignV2"
+    # upstream's Base-DensePose-RCNN-FPN.yaml: ROIAlign with aligned=False (not ROIAlignV2)
+    c.POOLER_TYPE = "ROIAlign"
     # Predictor: four ConvTranspose2d(DECONV_KERNEL, stride 2) -- coarse segmentation
     # (NUM_COARSE_SEGM_CHANNELS = coarse parts + background), fine parts (NUM_PATCHES + 1), U, V
     # (NUM_PATCHES + 1 each) -- then bilinear x UP_SCALE: HEATMAP_SIZE = 4 x POOLER_RESOLUTION.

@@ -13,9 +13,11 @@ For each selected proposal (box ``(x0, y0, w, h)``, maps S×S) and its GT box ``
 - ``loss_densepose_S`` = cross-entropy (mean over the S×S cells) of the coarse segmentation
   against the GT 256×256 part map resampled from the GT box to the proposal box (nearest,
   zeros outside; cell ``k`` samples at ``x0 + k w / S``), binarised with 2 channels,
-  × ``INDEX_WEIGHTS``.
+  × ``INDEX_WEIGHTS``; 0 when any selected instance has no part map.
 
-Without any selected proposal or point, each loss is ``0 × sum(outputs)`` (keeps the graph).
+Without any selected proposal or any usable point, each loss is ``0 × sum(outputs)`` (keeps the
+graph). These equal detectron2's DensePose ``DensePoseChartLoss`` (a test checks recorded
+upstream values).
 """
 
 from typing import List
@@ -121,16 +123,17 @@ def densepose_uv_losses(
         x, y, box_gt[box_index], box_est[box_index], size
     )
     taps = (x_lo, x_hi, y_lo, y_hi, w)
-    losses = {}
-    if valid.any():
-        fine = _sample(outputs.fine_segm, box_index, slice(None), *taps)[valid]
-        losses["loss_densepose_I"] = F.cross_entropy(fine, i[valid]) * w_part
-    else:
-        losses["loss_densepose_I"] = zero
     fg = valid & (i > 0)
+    if not fg.any():
+        return {f"loss_densepose_{k}": zero for k in "IUVS"}
+    fine = _sample(outputs.fine_segm, box_index, slice(None), *taps)[valid]
+    losses = {"loss_densepose_I": F.cross_entropy(fine, i[valid]) * w_part}
     for name, z, gt in (("U", outputs.u, u), ("V", outputs.v, v)):
         est = _sample(z, box_index, i, *taps)[fg]
         losses[f"loss_densepose_{name}"] = F.smooth_l1_loss(est, gt[fg], reduction="sum") * w_points
+    if any(t.segm is None for t in targets):
+        losses["loss_densepose_S"] = zero
+        return losses
     segm = resample_segm(torch.stack([t.segm for t in targets]), box_gt, box_est, size)
     if outputs.coarse_segm.shape[1] == 2:
         segm = (segm > 0).long()
