@@ -19,19 +19,23 @@ from collections import OrderedDict
 from typing import Callable, Dict
 
 import numpy as np
+import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from scipy.ndimage import zoom
 
 from ..data.synthetic.densepose import KAPPA, chart_to_template
-from ..densepose_uv.results import densepose_masks, densepose_to_iuv, integer_box
+from ..data.densepose import DensePoseUVTarget
+from ..densepose_uv.results import densepose_masks, densepose_to_iuv
 
 __all__ = [
     "PlanarChartGeodesics",
     "gps_score",
+    "quantize_iuv",
     "gt_body_mask",
     "DensePoseGPSEvaluator",
     "GEODESICS_PROVIDERS",
@@ -62,27 +66,36 @@ class PlanarChartGeodesics:
         return np.full(np.shape(i), float(k)) if k.ndim == 0 else k[np.asarray(i)]
 
 
-def gt_points_in_image(ann):
-    """Image positions and (I, U, V) of a GT annotation's points."""
-    x0, y0, w, h = ann["bbox"]
-    px = x0 + np.asarray(ann["dp_x"], dtype=np.float64) / 256.0 * w
-    py = y0 + np.asarray(ann["dp_y"], dtype=np.float64) / 256.0 * h
-    return px, py, np.asarray(ann["dp_I"], int), np.asarray(ann["dp_U"]), np.asarray(ann["dp_V"])
+def quantize_iuv(iuv) -> np.ndarray:
+    """uint8 3×h×w: I, then U, V × 255 clamped and truncated (DensePose's stored results)."""
+    iuv = torch.as_tensor(iuv)
+    out = torch.empty(iuv.shape, dtype=torch.uint8)
+    out[0] = iuv[0].to(torch.uint8)
+    out[1:] = (iuv[1:] * 255).clamp(0, 255).to(torch.uint8)
+    return out.numpy()
 
 
-def gps_score(ann, iuv: np.ndarray, box_xy, geodesics) -> float:
-    """GPS of a prediction (``iuv``: 3×h×w at integer box origin ``box_xy``) for GT ``ann``."""
-    px, py, i, u, v = gt_points_in_image(ann)
-    if len(px) == 0:
-        return 0.0
-    cols = np.floor(px).astype(int) - box_xy[0]
-    rows = np.floor(py).astype(int) - box_xy[1]
+def gps_score(ann, iuv: np.ndarray, det_box, geodesics) -> float:
+    """GPS of a detection for GT ``ann``, as DensePose's evaluator computes it: ``iuv`` is the
+    quantized uint8 result (3 × int(h) × int(w)), ``det_box`` the float XYWH detection box. A
+    GT point maps to ``trunc(dp / 255 × gt size + gt origin − det origin)`` (the evaluator's
+    /255, where training uses /256); points outside the array or predicted as background
+    score 0 and stay in the mean."""
+    gx, gy, gw, gh = ann["bbox"]
+    dx, dy = det_box[0], det_box[1]
+    px = (np.asarray(ann["dp_x"], np.float64) * gw / 255.0 + gx - dx).astype(int)
+    py = (np.asarray(ann["dp_y"], np.float64) * gh / 255.0 + gy - dy).astype(int)
     h, w = iuv.shape[1:]
-    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    if len(px) == 0 or not inside.any():
+        return 0.0
     pi = np.zeros(len(px), int)
     pu, pv = np.zeros(len(px)), np.zeros(len(px))
-    pi[inside] = iuv[0, rows[inside], cols[inside]].astype(int)
-    pu[inside], pv[inside] = iuv[1, rows[inside], cols[inside]], iuv[2, rows[inside], cols[inside]]
+    pi[inside] = iuv[0, py[inside], px[inside]]
+    pu[inside] = iuv[1, py[inside], px[inside]] / 255.0
+    pv[inside] = iuv[2, py[inside], px[inside]] / 255.0
+    i = np.asarray(ann["dp_I"], int)
+    u, v = np.asarray(ann["dp_U"], np.float64), np.asarray(ann["dp_V"], np.float64)
     scores = np.zeros(len(px))
     fg = pi > 0
     if fg.any():
@@ -92,24 +105,22 @@ def gps_score(ann, iuv: np.ndarray, box_xy, geodesics) -> float:
 
 
 def gt_body_mask(ann, height: int, width: int) -> np.ndarray:
-    """The GT body mask in the image: the union of ``dp_masks`` (256² over the GT box), sampled
-    at the pixel centres inside the box."""
-    grid = np.zeros((256, 256), bool)
-    for rle in ann.get("dp_masks", []):
-        if rle:
-            grid |= mask_util.decode(rle) > 0
-    x0, y0, w, h = ann["bbox"]
+    """The GT body mask in the image, as DensePose's evaluator builds it: the part map of
+    ``dp_masks`` (256² over the GT box) > 0, zoomed bilinearly to the box size, > 0.5, pasted at
+    ``(int(x), int(y))``; without ``dp_masks`` the COCO segmentation."""
     mask = np.zeros((height, width), bool)
-    xs = np.arange(max(int(np.floor(x0)), 0), min(int(np.ceil(x0 + w)), width))
-    ys = np.arange(max(int(np.floor(y0)), 0), min(int(np.ceil(y0 + h)), height))
-    if len(xs) and len(ys):
-        gx = np.clip(((xs + 0.5 - x0) / w * 256).astype(int), 0, 255)
-        gy = np.clip(((ys + 0.5 - y0) / h * 256).astype(int), 0, 255)
-        inside_x, inside_y = (xs + 0.5 >= x0) & (xs + 0.5 < x0 + w), (ys + 0.5 >= y0) & (
-            ys + 0.5 < y0 + h
-        )
-        sub = grid[gy[:, None], gx[None, :]] & inside_y[:, None] & inside_x[None, :]
-        mask[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1] = sub
+    if not ann.get("dp_masks"):
+        rles = mask_util.frPyObjects(ann["segmentation"], height, width)
+        rle = mask_util.merge(rles) if isinstance(rles, list) else rles
+        return mask_util.decode(rle).astype(bool)
+    target = DensePoseUVTarget.from_annotation({**ann, "dp_x": [0.0]})
+    grid = (target.segm.numpy() > 0).astype(np.float64)
+    x, y, w, h = ann["bbox"]
+    body = zoom(grid, (max(h, 1) / 256, max(w, 1) / 256), order=1, prefilter=False) > 0.5
+    x0, y0 = int(x), int(y)
+    x1, y1 = min(x0 + body.shape[1], width), min(y0 + body.shape[0], height)
+    if x1 > max(x0, 0) and y1 > max(y0, 0):
+        mask[max(y0, 0) : y1, max(x0, 0) : x1] = body[max(-y0, 0) : y1 - y0, max(-x0, 0) : x1 - x0]
     return mask
 
 
@@ -130,11 +141,15 @@ class _GPSEval(COCOeval):
         sims = np.zeros((len(dts), len(gts)))
         for j, g in enumerate(gts):
             if not g.get("dp_x"):
+                # DensePose's second pass: a detection whose box overlaps a GT without
+                # DensePose data by IoU >= 0.8 is matched to it, i.e. ignored
+                boxes = [d["bbox"] for d in dts]
+                sims[:, j] = mask_util.iou(boxes, [g["bbox"]], [0])[:, 0] >= 0.8
                 continue
             gmask = gt_body_mask(g, img["height"], img["width"]) if self.use_mask else None
             for k, d in enumerate(dts):
                 pred = self.predictions[d["pred_index"]]
-                gps = gps_score(g, pred["iuv"], pred["box_xy"], self.geodesics)
+                gps = gps_score(g, pred["iuv"], d["bbox"], self.geodesics)
                 if self.use_mask:
                     pmask = pred["mask"]
                     union = (pmask | gmask).sum()
@@ -180,15 +195,14 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
             iuv = densepose_to_iuv(inst.pred_densepose, boxes)
             masks = densepose_masks(iuv, boxes, *inst.image_size)
             for k in range(len(inst)):
-                x0, y0, w, h = integer_box(boxes[k])
+                x0, y0, x1, y1 = boxes[k].tolist()
                 self._predictions.append(
                     {
                         "image_id": inp["image_id"],
                         "category_id": self._to_dataset_id[int(inst.pred_classes[k])],
                         "score": float(inst.scores[k]),
-                        "bbox": [float(x0), float(y0), float(w), float(h)],
-                        "iuv": iuv[k].numpy(),
-                        "box_xy": (x0, y0),
+                        "bbox": [x0, y0, x1 - x0, y1 - y0],
+                        "iuv": quantize_iuv(iuv[k]),
                         "mask": masks[k].numpy(),
                     }
                 )
@@ -232,8 +246,10 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
         for ann in coco_gt.dataset["annotations"]:
             if not ann.get("dp_x"):
                 continue
-            px, py, i, u, v = gt_points_in_image(ann)
-            total += len(px)
+            gx, gy, gw, gh = ann["bbox"]
+            i = np.asarray(ann["dp_I"], int)
+            u, v = np.asarray(ann["dp_U"]), np.asarray(ann["dp_V"])
+            total += len(i)
             cands = sorted(by_image.get(ann["image_id"], []), key=lambda p: -p["score"])
             match = None
             for p in cands:
@@ -242,12 +258,14 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
                     break
             if match is None:
                 continue
-            cols = np.floor(px).astype(int) - match["box_xy"][0]
-            rows = np.floor(py).astype(int) - match["box_xy"][1]
+            dx, dy = match["bbox"][:2]
+            cols = (np.asarray(ann["dp_x"]) * gw / 255.0 + gx - dx).astype(int)
+            rows = (np.asarray(ann["dp_y"]) * gh / 255.0 + gy - dy).astype(int)
             h, w = match["iuv"].shape[1:]
             inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
-            pred = np.zeros((3, len(px)))
+            pred = np.zeros((3, len(i)))
             pred[:, inside] = match["iuv"][:, rows[inside], cols[inside]]
+            pred[1:] /= 255.0
             right = pred[0].astype(int) == i
             correct += int(right.sum())
             uv_err.extend((np.abs(pred[1] - u) + np.abs(pred[2] - v))[right].tolist())
