@@ -2,13 +2,28 @@
 
 import math
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import Boxes, Instances
+from scipy.io import savemat
+
+from vision_plugins.data.densepose import load_densepose_coco_json
+from vision_plugins.data.synthetic import ensure_generated
 
 from vision_plugins.densepose_uv.heads import DensePoseUVOutput
 from vision_plugins.densepose_uv.results import densepose_masks, densepose_to_iuv
-from vision_plugins.evaluation.densepose import PlanarChartGeodesics, gps_score, quantize_iuv
+from vision_plugins.evaluation.densepose import (
+    DensePoseGPSEvaluator,
+    PlanarChartGeodesics,
+    SMPLGeodesics,
+    geodesics_for,
+    gps_score,
+    quantize_iuv,
+)
 
 
 def _sheet(i, u, v):
@@ -77,19 +92,10 @@ def _chart_maps(size=56):
 
 
 def test_evaluator_scores_chart_perfect_predictions_high():
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-    from detectron2.structures import Boxes, Instances
-
-    from vision_plugins.data.densepose import register_densepose_coco
-    from vision_plugins.data.synthetic import ensure_generated
-    from vision_plugins.evaluation.densepose import DensePoseGPSEvaluator, geodesics_for
-
     json_file, image_root = ensure_generated("vp_densepose_val", num_images=8)
     name = "vp_test_densepose_eval"
-    register_densepose_coco(name, json_file, image_root, "")
-    MetadataCatalog.get(name).set(
-        thing_dataset_id_to_contiguous_id={1: 0}, densepose_geodesics="vp_planar_chart"
-    )
+    DatasetCatalog.register(name, lambda: load_densepose_coco_json(json_file, image_root, name))
+    MetadataCatalog.get(name).set(json_file=json_file, densepose_geodesics="vp_planar_chart")
     try:
         evaluator = DensePoseGPSEvaluator(name, geodesics_for(name), distributed=False)
         evaluator.reset()
@@ -117,3 +123,44 @@ def test_evaluator_scores_chart_perfect_predictions_high():
     assert results["densepose_gps"]["AP"] > 80 and results["densepose_gpsm"]["AP"] > 80
     assert results["densepose_points"]["part_accuracy"] > 90
     assert results["densepose_points"]["uv_error"] < 0.1
+
+
+def test_smpl_geodesics_from_local_files(tmp_path):
+    """A toy mesh in DensePose's file layout: 6 subdivided vertices (parts 1 and 2), mapped to 5
+    table vertices (the last two merge); distance of table vertices (lo < hi) = 10 hi + lo."""
+    savemat(
+        tmp_path / "SMPL_subdiv.mat",
+        {
+            "U_subdiv": np.array([[0.1, 0.5, 0.9, 0.1, 0.5, 0.9]]),
+            "V_subdiv": np.array([[0.1, 0.5, 0.9, 0.1, 0.5, 0.9]]),
+            "Part_ID_subdiv": np.array([[1, 1, 1, 2, 2, 2]]),
+        },
+    )
+    savemat(tmp_path / "SMPL_SUBDIV_TRANSFORM.mat", {"index": np.array([[1, 2, 3, 4, 5, 5]])})
+    n = 5
+    packed = np.zeros((n * (n - 1) // 2, 1))
+    for hi in range(n):
+        for lo in range(hi):
+            packed[hi * (hi - 1) // 2 + lo] = 10 * hi + lo
+    with open(tmp_path / "Pdist_matrix.pkl", "wb") as f:
+        pickle.dump({"Pdist_matrix": packed}, f)
+    geo = SMPLGeodesics(
+        *(
+            str(tmp_path / f)
+            for f in ("SMPL_subdiv.mat", "SMPL_SUBDIV_TRANSFORM.mat", "Pdist_matrix.pkl")
+        )
+    )
+    # nearest vertices: (1, .12, .1) -> 1; (2, .6, .6) -> 5; (2, .95, .9) -> 6 -> table 5;
+    # (1, .5, .45) -> 2; background -> none
+    d = geo.distance(
+        np.array([1, 2, 1, 1]), np.array([0.12, 0.6, 0.5, 0.1]), np.array([0.1, 0.6, 0.45, 0.1]),
+        np.array([2, 2, 1, 0]), np.array([0.6, 0.95, 0.1, 0.5]), np.array([0.6, 0.9, 0.1, 0.5]),
+    )  # fmt: skip
+    assert d.tolist() == [10 * 4 + 0, 0.0, 10 * 1 + 0, np.inf]
+    assert geo.kappa(np.array([1, 3, 24])).tolist() == [0.351, 0.107, 0.150]
+    with pytest.raises(FileNotFoundError, match="missing.pkl"):
+        SMPLGeodesics(
+            str(tmp_path / "SMPL_subdiv.mat"),
+            str(tmp_path / "SMPL_SUBDIV_TRANSFORM.mat"),
+            str(tmp_path / "missing.pkl"),
+        )

@@ -68,23 +68,31 @@ def load_densepose_coco_json(json_file: str, image_root: str, dataset_name: Opti
     return dicts
 
 
-def register_densepose_coco(name: str, json_file: str, image_root: str, transform_src: str) -> None:
+def register_densepose_coco(
+    name: str, json_file: str, image_root: str, transform_src: str, smpl_dir: Optional[str] = None
+) -> None:
     """Register a DensePose-COCO split; ``transform_src``: local ``UV_symmetry_transforms.mat``
-    (needed for horizontal-flip training). GPS needs SMPL geodesics (not available offline)."""
+    (needed for horizontal-flip training); ``smpl_dir``: the local folder with DensePose's
+    ``SMPL_subdiv.mat``, ``SMPL_SUBDIV_TRANSFORM.mat`` and ``Pdist_matrix.pkl`` for GPS."""
     DatasetCatalog.register(name, lambda: load_densepose_coco_json(json_file, image_root, name))
+    smpl = smpl_dir or os.path.dirname(transform_src)
     MetadataCatalog.get(name).set(
         json_file=json_file,
         image_root=image_root,
         evaluator_type="densepose",
         densepose_transform_src=transform_src,
+        densepose_geodesics="smpl",
+        densepose_smpl_subdiv=os.path.join(smpl, "SMPL_subdiv.mat"),
+        densepose_smpl_subdiv_transform=os.path.join(smpl, "SMPL_SUBDIV_TRANSFORM.mat"),
+        densepose_pdist_matrix=os.path.join(smpl, "Pdist_matrix.pkl"),
     )
 
 
 def register_builtin_densepose(root: Optional[str] = None) -> None:
     """``densepose_coco_2014_{train,minival,valminusminival}_vp`` under ``root`` (default
     ``$DETECTRON2_DATASETS`` or ``datasets``): ``coco/annotations/densepose_{split}2014.json``,
-    images ``coco/{train,val}2014``, symmetries ``densepose/UV_symmetry_transforms.mat``; nothing
-    is read until a split is used."""
+    images ``coco/{train,val}2014``, symmetries ``densepose/UV_symmetry_transforms.mat`` and the
+    SMPL geodesics files in ``densepose/``; nothing is read until a split is used."""
     root = root or os.environ.get("DETECTRON2_DATASETS", "datasets")
     transform = os.path.join(root, "densepose", "UV_symmetry_transforms.mat")
     for split, images in (

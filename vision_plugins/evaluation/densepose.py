@@ -9,24 +9,28 @@ scores 0. GPSm = sqrt(GPS × IoU of the predicted and GT body masks). AP over th
 0.50:0.05:0.95 with up to 20 detections per image and areas all / medium / large (the COCO
 keypoint protocol, as DensePose's evaluator). The geodesics come from a provider:
 :class:`PlanarChartGeodesics` is exact for ``vp_densepose`` (a flat chart); real DensePose-COCO
-needs SMPL's geodesic distances from local files (not bundled, see projects/DensePose).
+uses :class:`SMPLGeodesics` on DensePose's SMPL files, given by local path (never downloaded).
 """
 
 import copy
 import itertools
 import logging
+import os
+import pickle
 from collections import OrderedDict
 from typing import Callable, Dict
 
 import numpy as np
 import torch
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from scipy.io import loadmat
 from scipy.ndimage import zoom
+from scipy.spatial.distance import cdist
 
 from ..data.synthetic.densepose import KAPPA, chart_to_template
 from ..data.densepose import DensePoseUVTarget
@@ -34,6 +38,7 @@ from ..densepose_uv.results import densepose_masks, densepose_to_iuv
 
 __all__ = [
     "PlanarChartGeodesics",
+    "SMPLGeodesics",
     "gps_score",
     "quantize_iuv",
     "gt_body_mask",
@@ -158,11 +163,70 @@ class _GPSEval(COCOeval):
         return sims
 
 
-def _vp_planar_chart():
-    return PlanarChartGeodesics(chart_to_template, KAPPA)
+# DensePose-COCO: GPS normalisation per coarse group of the GT part (upstream's evaluator)
+SMPL_COARSE_PARTS = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7, 8, 8]
+SMPL_MEAN_DISTANCES = [0, 0.351, 0.107, 0.126, 0.237, 0.173, 0.142, 0.128, 0.150]
 
 
-GEODESICS_PROVIDERS["vp_planar_chart"] = _vp_planar_chart
+class SMPLGeodesics:
+    """Geodesics on the SMPL surface from DensePose's files, read from local paths:
+    ``SMPL_subdiv.mat`` (``U_subdiv``, ``V_subdiv``, ``Part_ID_subdiv`` of the subdivided mesh's
+    vertices), ``SMPL_SUBDIV_TRANSFORM.mat`` (``index``: subdivided vertex -> 1-based vertex of
+    the distance table) and ``Pdist_matrix.pkl`` (``Pdist_matrix``: the packed lower triangle,
+    row ``hi (hi - 1) / 2 + lo`` for 0-based vertices ``lo < hi``).
+
+    A chart point maps to the vertex of its part nearest in (U, V); two points on the same
+    vertex are at distance 0, a point without a vertex (background) at infinity."""
+
+    def __init__(self, smpl_subdiv: str, subdiv_transform: str, pdist_matrix: str):
+        for path in (smpl_subdiv, subdiv_transform, pdist_matrix):
+            if not path or not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"SMPL geodesics file not found: {path!r} (DensePose's SMPL_subdiv.mat, "
+                    "SMPL_SUBDIV_TRANSFORM.mat and Pdist_matrix.pkl, given by local path)"
+                )
+        subdiv = loadmat(smpl_subdiv)
+        uv = np.stack([np.ravel(subdiv["U_subdiv"]), np.ravel(subdiv["V_subdiv"])], axis=1)
+        parts = np.ravel(subdiv["Part_ID_subdiv"]).astype(int)
+        ids = np.arange(len(parts)) + 1
+        self.part_uv = {p: uv[parts == p] for p in range(1, 25)}
+        self.part_ids = {p: ids[parts == p] for p in range(1, 25)}
+        self.transform = np.ravel(loadmat(subdiv_transform)["index"]).astype(np.int64)
+        with open(pdist_matrix, "rb") as f:
+            self.pdist = np.ravel(pickle.load(f, encoding="latin1")["Pdist_matrix"])
+
+    def vertices(self, i, u, v) -> np.ndarray:
+        """1-based distance-table vertex of each chart point (0 for background)."""
+        out = np.zeros(len(i), np.int64)
+        for p in np.unique(i):
+            if p <= 0 or len(self.part_uv.get(int(p), ())) == 0:
+                continue
+            sel = i == p
+            d = cdist(np.stack([u[sel], v[sel]], axis=1), self.part_uv[int(p)])
+            out[sel] = self.transform[self.part_ids[int(p)][d.argmin(axis=1)] - 1]
+        return out
+
+    def distance(self, i1, u1, v1, i2, u2, v2) -> np.ndarray:
+        a = self.vertices(np.asarray(i1), np.asarray(u1), np.asarray(v1)) - 1
+        b = self.vertices(np.asarray(i2), np.asarray(u2), np.asarray(v2)) - 1
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        dist = np.full(len(a), np.inf)
+        same = (a == b) & (a >= 0)
+        dist[same] = 0
+        other = (lo >= 0) & (a != b)
+        dist[other] = self.pdist[hi[other] * (hi[other] - 1) // 2 + lo[other]]
+        return dist
+
+    def kappa(self, i) -> np.ndarray:
+        return np.asarray(SMPL_MEAN_DISTANCES)[np.asarray(SMPL_COARSE_PARTS)[np.asarray(i)]]
+
+
+GEODESICS_PROVIDERS["vp_planar_chart"] = lambda meta: PlanarChartGeodesics(chart_to_template, KAPPA)
+GEODESICS_PROVIDERS["smpl"] = lambda meta: SMPLGeodesics(
+    meta.get("densepose_smpl_subdiv"),
+    meta.get("densepose_smpl_subdiv_transform"),
+    meta.get("densepose_pdist_matrix"),
+)
 
 
 class DensePoseGPSEvaluator(DatasetEvaluator):
@@ -177,6 +241,8 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, geodesics, distributed: bool = True):
         self._meta = MetadataCatalog.get(dataset_name)
+        if "thing_dataset_id_to_contiguous_id" not in self._meta.as_dict():
+            DatasetCatalog.get(dataset_name)  # the loader sets the category mapping
         self._coco = COCO(self._meta.json_file)
         self._geodesics = geodesics
         self._distributed = distributed
@@ -277,11 +343,11 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
 
 def geodesics_for(dataset_name: str):
     """The geodesic provider named by the dataset's ``densepose_geodesics`` metadata."""
-    name = MetadataCatalog.get(dataset_name).get("densepose_geodesics")
+    meta = MetadataCatalog.get(dataset_name)
+    name = meta.get("densepose_geodesics")
     if name not in GEODESICS_PROVIDERS:
         raise KeyError(
             f"dataset {dataset_name!r} has densepose_geodesics={name!r}; GPS needs one of "
-            f"{sorted(GEODESICS_PROVIDERS)} (DensePose-COCO's SMPL geodesics are not available "
-            "offline: see projects/DensePose/README.md)"
+            f"{sorted(GEODESICS_PROVIDERS)}"
         )
-    return GEODESICS_PROVIDERS[name]()
+    return GEODESICS_PROVIDERS[name](meta)
