@@ -428,3 +428,21 @@ def cornernet(path, cfg, model, image):
         return dict(found)
 
     return run
+
+
+def import_official_densepose(path):
+    """detectron2's DensePose project from ``path`` (``projects/DensePose``) with runtime shims:
+    a stand-in ``av`` module (video reading only) and the ``np.int`` / ``np.float`` aliases some
+    of its modules still use."""
+    import types
+
+    av = types.ModuleType("av")
+    av.frame = types.SimpleNamespace(Frame=object)
+    av.container = types.SimpleNamespace(Container=object)
+    sys.modules.setdefault("av", av)
+    np.int, np.float = int, float  # removed from numpy >= 1.24, used by the project
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import densepose
+
+    return densepose
