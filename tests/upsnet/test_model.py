@@ -39,7 +39,7 @@ def _losses(cfg, batch, seed=0):
 
 
 def test_loss_keys_and_gradients_reach_both_heads(batch):
-    model, losses = _losses(_cfg("MODEL.UPSNET.SEM_ROI_LOSS_WEIGHT", "0.04"), batch)
+    model, losses = _losses(_cfg(), batch)
     assert set(losses) == {
         "loss_rpn_cls",
         "loss_rpn_loc",
@@ -72,10 +72,10 @@ def test_loss_weights_follow_the_config(batch):
     )
     assert torch.allclose(scaled["loss_panoptic"], 2 * base["loss_panoptic"], rtol=1e-5)
     assert torch.allclose(scaled["loss_sem_seg"], 0.2 * base["loss_sem_seg"], rtol=1e-5)
-    assert "loss_sem_roi" not in base  # weight 0 = off
-    _, roi = _losses(_cfg("MODEL.UPSNET.SEM_ROI_LOSS_WEIGHT", "0.04"), batch)
-    _, roi2 = _losses(_cfg("MODEL.UPSNET.SEM_ROI_LOSS_WEIGHT", "0.08"), batch)
-    assert torch.allclose(roi2["loss_sem_roi"], 2 * roi["loss_sem_roi"], rtol=1e-5)
+    _, roi2 = _losses(_cfg("MODEL.UPSNET.SEM_ROI_LOSS_WEIGHT", "0.4"), batch)  # 0.2 in the config
+    assert torch.allclose(roi2["loss_sem_roi"], 2 * base["loss_sem_roi"], rtol=1e-5)
+    _, off = _losses(_cfg("MODEL.UPSNET.SEM_ROI_LOSS_WEIGHT", "0.0"), batch)
+    assert "loss_sem_roi" not in off  # weight 0 = off
 
 
 def test_panoptic_head_trains_at_quarter_resolution_on_kept_gt(batch, monkeypatch):
