@@ -1,7 +1,6 @@
 """GPS on a toy chart against hand-computed values, and the per-pixel conversion."""
 
 import math
-
 import pickle
 
 import numpy as np
@@ -13,7 +12,6 @@ from scipy.io import savemat
 
 from vision_plugins.data.densepose import load_densepose_coco_json
 from vision_plugins.data.synthetic import ensure_generated
-
 from vision_plugins.densepose_uv.heads import DensePoseUVOutput
 from vision_plugins.densepose_uv.results import densepose_masks, densepose_to_iuv
 from vision_plugins.evaluation.densepose import (

@@ -32,8 +32,8 @@ from scipy.io import loadmat
 from scipy.ndimage import zoom
 from scipy.spatial.distance import cdist
 
-from ..data.synthetic.densepose import KAPPA, chart_to_template
 from ..data.densepose import DensePoseUVTarget
+from ..data.synthetic.densepose import KAPPA, chart_to_template
 from ..densepose_uv.results import densepose_masks, densepose_to_iuv
 
 __all__ = [
