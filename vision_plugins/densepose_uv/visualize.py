@@ -1,4 +1,4 @@
-"""IUV overlays: fine parts coloured, U and V iso-contours (every 0.1) drawn on the image."""
+"""IUV overlays: fine parts coloured, U and V iso-contours (every 0.25) drawn on the image."""
 
 import numpy as np
 import torch
@@ -9,7 +9,7 @@ from .results import densepose_to_iuv, integer_box
 __all__ = ["draw_densepose_iuv", "strip_masks"]
 
 
-def _contours(values: np.ndarray, inside: np.ndarray, step: float = 0.1) -> np.ndarray:
+def _contours(values: np.ndarray, inside: np.ndarray, step: float = 0.25) -> np.ndarray:
     """Pixels where ``floor(values / step)`` changes to the right or below, inside the body."""
     level = np.floor(values / step).astype(int)
     edge = np.zeros_like(inside)
