@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from ..panoptic import load_panoptic_json, panoptic_metadata
-from .common import Layers, SyntheticSpec, image_rng, paint, saturated_color
+from .common import Layers, SyntheticSpec, image_rng, paint
 from .shapes import CATEGORIES as THING_CATEGORIES
-from .shapes import random_shape
+from .shapes import add_crowd_cluster, add_shapes
 
 __all__ = ["PANOPTIC_SPEC", "CATEGORIES", "render_scene", "write_panoptic_png"]
 
@@ -84,26 +84,8 @@ def render_scene(rng: np.random.Generator, index: int):
         paint(image, void, (20, 20, 20), rng, noise=3)
     layers = Layers(min_fraction=0.6)
     if index % 10 == 3:
-        cat = THING_CATEGORIES[rng.integers(len(THING_CATEGORIES))]
-        center = rng.uniform(24, SIZE - 24, size=2)
-        members = [
-            random_shape(rng, cat["name"], rng.uniform(6, 10), center + offset)
-            for offset in np.clip(rng.normal(0, 7, size=(rng.integers(4, 9), 2)), -14, 14)
-        ]
-        if layers.try_add(np.logical_or.reduce(members), cat["id"], iscrowd=True):
-            for member in members:
-                paint(image, member, saturated_color(rng)[0], rng)
-    hues = []
-    for _ in range(rng.integers(1, 5)):
-        cat = THING_CATEGORIES[rng.integers(len(THING_CATEGORIES))]
-        size = rng.uniform(20, 50)
-        for _attempt in range(20):
-            mask = random_shape(rng, cat["name"], size)
-            if layers.try_add(mask, cat["id"]):
-                color, hue = saturated_color(rng, hues)
-                paint(image, mask, color, rng)
-                hues.append(hue)
-                break
+        add_crowd_cluster(rng, image, layers, THING_CATEGORIES, distinct_neighbours=False)
+    add_shapes(rng, image, layers, THING_CATEGORIES, max_size=50.0)
     things = np.logical_or.reduce(layers.masks + [np.zeros((SIZE, SIZE), bool)])
     segments = []
     for cat, mask in stuff.items():

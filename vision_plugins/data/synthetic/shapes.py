@@ -17,7 +17,14 @@ from .common import (
     write_coco_split,
 )
 
-__all__ = ["SHAPES_SPEC", "CATEGORIES", "shape_mask", "random_shape"]
+__all__ = [
+    "SHAPES_SPEC",
+    "CATEGORIES",
+    "shape_mask",
+    "random_shape",
+    "add_crowd_cluster",
+    "add_shapes",
+]
 
 SIZE = 128
 # non-contiguous ids on purpose: exercises detectron2's contiguous-id mapping
@@ -47,34 +54,48 @@ def random_shape(rng: np.random.Generator, name: str, size: float, center=None, 
     return shape_mask(name, center, size, rng.uniform(0, 2 * np.pi), hw)
 
 
-def _render(rng: np.random.Generator, index: int):
-    image = smooth_background(rng, SIZE, SIZE)
-    if index % 20 == 10:
-        return image, []
-    layers, hues = Layers(min_fraction=0.6), []
-    if index % 10 == 3:
-        cat = CATEGORIES[rng.integers(len(CATEGORIES))]
-        center = rng.uniform(24, SIZE - 24, size=2)
-        members = [
-            random_shape(rng, cat["name"], rng.uniform(6, 10), center + offset)
-            for offset in np.clip(rng.normal(0, 7, size=(rng.integers(4, 9), 2)), -14, 14)
-        ]
-        if layers.try_add(np.logical_or.reduce(members), cat["id"], iscrowd=True):
-            previous = ()
-            for member in members:
-                color, hue = saturated_color(rng, previous)
-                paint(image, member, color, rng)
-                previous = (hue,)
+def add_crowd_cluster(rng, image, layers, categories=CATEGORIES, distinct_neighbours=True):
+    """A cluster of 4-8 small shapes of one class, annotated as one crowd region (if ``layers``
+    accepts it); ``distinct_neighbours``: each member's hue differs from the previous one's."""
+    size = image.shape[0]
+    cat = categories[rng.integers(len(categories))]
+    center = rng.uniform(24, size - 24, size=2)
+    members = [
+        random_shape(rng, cat["name"], rng.uniform(6, 10), center + offset, image.shape[:2])
+        for offset in np.clip(rng.normal(0, 7, size=(rng.integers(4, 9), 2)), -14, 14)
+    ]
+    if layers.try_add(np.logical_or.reduce(members), cat["id"], iscrowd=True):
+        previous = ()
+        for member in members:
+            color, hue = saturated_color(rng, previous)
+            paint(image, member, color, rng)
+            previous = (hue,) if distinct_neighbours else ()
+
+
+def add_shapes(rng, image, layers, categories=CATEGORIES, max_size=60.0):
+    """1-4 shapes of 20-``max_size`` px in distinct saturated colours, each placed (20 tries)
+    where ``layers`` accepts it."""
+    hues = []
     for _ in range(rng.integers(1, 5)):
-        cat = CATEGORIES[rng.integers(len(CATEGORIES))]
-        size = rng.uniform(20, 60)
+        cat = categories[rng.integers(len(categories))]
+        size = rng.uniform(20, max_size)
         for _attempt in range(20):
-            mask = random_shape(rng, cat["name"], size)
+            mask = random_shape(rng, cat["name"], size, hw=image.shape[:2])
             if layers.try_add(mask, cat["id"]):
                 color, hue = saturated_color(rng, hues)
                 paint(image, mask, color, rng)
                 hues.append(hue)
                 break
+
+
+def _render(rng: np.random.Generator, index: int):
+    image = smooth_background(rng, SIZE, SIZE)
+    if index % 20 == 10:
+        return image, []
+    layers = Layers(min_fraction=0.6)
+    if index % 10 == 3:
+        add_crowd_cluster(rng, image, layers)
+    add_shapes(rng, image, layers)
     return image, [ann for _, ann in layers.annotations()]
 
 
