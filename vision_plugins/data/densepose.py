@@ -32,6 +32,7 @@ __all__ = [
     "DENSEPOSE_COCO_POINT_LABEL_SYMMETRIES",
     "DENSEPOSE_COCO_MASK_LABEL_SYMMETRIES",
     "load_densepose_coco_json",
+    "decode_dp_masks",
     "register_densepose_coco",
     "register_builtin_densepose",
     "DensePoseTransformData",
@@ -108,6 +109,18 @@ def register_builtin_densepose(root: Optional[str] = None) -> None:
         )
 
 
+def decode_dp_masks(masks) -> torch.Tensor:
+    """The 256x256 part map (long, 0 = background) of ``dp_masks``: one RLE per coarse part
+    (``[]`` when absent; later parts overwrite earlier ones), or a single RLE = a binary mask."""
+    if isinstance(masks, dict):
+        return torch.as_tensor(mask_util.decode(masks) > 0).long()
+    segm = torch.zeros((256, 256), dtype=torch.long)
+    for k, rle in enumerate(masks):
+        if rle:
+            segm[torch.as_tensor(mask_util.decode(rle) > 0)] = k + 1
+    return segm
+
+
 @dataclass
 class DensePoseTransformData:
     """Flip symmetries: fine / coarse label lists and per-part U, V tables (P x 256 x 256)."""
@@ -162,14 +175,7 @@ class DensePoseUVTarget:
             return torch.as_tensor(ann[key], dtype=torch.float32)
 
         masks = ann.get("dp_masks")
-        segm = None
-        if isinstance(masks, dict):
-            segm = torch.as_tensor(mask_util.decode(masks) > 0).long()
-        elif masks:
-            segm = torch.zeros((256, 256), dtype=torch.long)
-            for k, rle in enumerate(masks):  # later parts overwrite earlier ones
-                if rle:
-                    segm[torch.as_tensor(mask_util.decode(rle) > 0)] = k + 1
+        segm = decode_dp_masks(masks) if masks else None
         return cls(f("dp_x"), f("dp_y"), f("dp_I").long(), f("dp_U"), f("dp_V"), segm)
 
     def hflip(self, data: DensePoseTransformData) -> "DensePoseUVTarget":

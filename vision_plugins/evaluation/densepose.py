@@ -32,7 +32,7 @@ from scipy.io import loadmat
 from scipy.ndimage import zoom
 from scipy.spatial.distance import cdist
 
-from ..data.densepose import DensePoseUVTarget
+from ..data.densepose import decode_dp_masks
 from ..data.synthetic.densepose import KAPPA, chart_to_template
 from ..densepose_uv.results import densepose_masks, densepose_to_iuv
 
@@ -40,6 +40,7 @@ __all__ = [
     "PlanarChartGeodesics",
     "SMPLGeodesics",
     "gps_score",
+    "predicted_at_points",
     "quantize_iuv",
     "gt_body_mask",
     "DensePoseGPSEvaluator",
@@ -80,31 +81,36 @@ def quantize_iuv(iuv) -> np.ndarray:
     return out.numpy()
 
 
-def gps_score(ann, iuv: np.ndarray, det_box, geodesics) -> float:
-    """GPS of a detection for GT ``ann``, as DensePose's evaluator computes it: ``iuv`` is the
-    quantized uint8 result (3 × int(h) × int(w)), ``det_box`` the float XYWH detection box. A
-    GT point maps to ``trunc(dp / 255 × gt size + gt origin − det origin)`` (the evaluator's
-    /255, where training uses /256); points outside the array or predicted as background
-    score 0 and stay in the mean."""
+def predicted_at_points(ann, iuv: np.ndarray, det_box):
+    """``(inside, pred)`` of GT ``ann``'s points on a detection, as DensePose's evaluator reads
+    them: ``iuv`` is the quantized uint8 result (3 × int(h) × int(w)), ``det_box`` the float XYWH
+    detection box; a point maps to ``trunc(dp / 255 × gt size + gt origin − det origin)`` (the
+    evaluator's /255, where training uses /256). ``pred`` (3 × points: I, U, V with U, V / 255)
+    is 0 outside the array."""
     gx, gy, gw, gh = ann["bbox"]
-    dx, dy = det_box[0], det_box[1]
-    px = (np.asarray(ann["dp_x"], np.float64) * gw / 255.0 + gx - dx).astype(int)
-    py = (np.asarray(ann["dp_y"], np.float64) * gh / 255.0 + gy - dy).astype(int)
+    px = (np.asarray(ann["dp_x"], np.float64) * gw / 255.0 + gx - det_box[0]).astype(int)
+    py = (np.asarray(ann["dp_y"], np.float64) * gh / 255.0 + gy - det_box[1]).astype(int)
     h, w = iuv.shape[1:]
     inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-    if len(px) == 0 or not inside.any():
+    pred = np.zeros((3, len(px)))
+    pred[:, inside] = iuv[:, py[inside], px[inside]]
+    pred[1:] /= 255.0
+    return inside, pred
+
+
+def gps_score(ann, iuv: np.ndarray, det_box, geodesics) -> float:
+    """GPS of a detection for GT ``ann`` (points read by :func:`predicted_at_points`); points
+    outside the detection or predicted as background score 0 and stay in the mean."""
+    inside, pred = predicted_at_points(ann, iuv, det_box)
+    if not inside.any():
         return 0.0
-    pi = np.zeros(len(px), int)
-    pu, pv = np.zeros(len(px)), np.zeros(len(px))
-    pi[inside] = iuv[0, py[inside], px[inside]]
-    pu[inside] = iuv[1, py[inside], px[inside]] / 255.0
-    pv[inside] = iuv[2, py[inside], px[inside]] / 255.0
+    pi = pred[0].astype(int)
     i = np.asarray(ann["dp_I"], int)
     u, v = np.asarray(ann["dp_U"], np.float64), np.asarray(ann["dp_V"], np.float64)
-    scores = np.zeros(len(px))
+    scores = np.zeros(len(pi))
     fg = pi > 0
     if fg.any():
-        g = geodesics.distance(i[fg], u[fg], v[fg], pi[fg], pu[fg], pv[fg])
+        g = geodesics.distance(i[fg], u[fg], v[fg], pi[fg], pred[1, fg], pred[2, fg])
         scores[fg] = np.exp(-(g**2) / (2 * geodesics.kappa(i[fg]) ** 2))
     return float(scores.mean())
 
@@ -118,8 +124,7 @@ def gt_body_mask(ann, height: int, width: int) -> np.ndarray:
         rles = mask_util.frPyObjects(ann["segmentation"], height, width)
         rle = mask_util.merge(rles) if isinstance(rles, list) else rles
         return mask_util.decode(rle).astype(bool)
-    target = DensePoseUVTarget.from_annotation({**ann, "dp_x": [0.0]})
-    grid = (target.segm.numpy() > 0).astype(np.float64)
+    grid = (decode_dp_masks(ann["dp_masks"]).numpy() > 0).astype(np.float64)
     x, y, w, h = ann["bbox"]
     body = zoom(grid, (max(h, 1) / 256, max(w, 1) / 256), order=1, prefilter=False) > 0.5
     x0, y0 = int(x), int(y)
@@ -312,7 +317,6 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
         for ann in coco_gt.dataset["annotations"]:
             if not ann.get("dp_x"):
                 continue
-            gx, gy, gw, gh = ann["bbox"]
             i = np.asarray(ann["dp_I"], int)
             u, v = np.asarray(ann["dp_U"]), np.asarray(ann["dp_V"])
             total += len(i)
@@ -324,14 +328,7 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
                     break
             if match is None:
                 continue
-            dx, dy = match["bbox"][:2]
-            cols = (np.asarray(ann["dp_x"]) * gw / 255.0 + gx - dx).astype(int)
-            rows = (np.asarray(ann["dp_y"]) * gh / 255.0 + gy - dy).astype(int)
-            h, w = match["iuv"].shape[1:]
-            inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
-            pred = np.zeros((3, len(i)))
-            pred[:, inside] = match["iuv"][:, rows[inside], cols[inside]]
-            pred[1:] /= 255.0
+            _, pred = predicted_at_points(ann, match["iuv"], match["bbox"])
             right = pred[0].astype(int) == i
             correct += int(right.sum())
             uv_err.extend((np.abs(pred[1] - u) + np.abs(pred[2] - v))[right].tolist())
