@@ -57,18 +57,11 @@ def point_interpolation(x, y, box_gt, box_est, size: int):
 
 
 def _sample(z, box_index, channel, x_lo, x_hi, y_lo, y_hi, w):
-    """Bilinear values of maps z (N×C×S×S) at the taps; ``channel``: index per point or slice."""
-    if isinstance(channel, slice):
-        taps = [
-            z[box_index, :, yy, xx]
-            for yy, xx in ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))
-        ]
-        return sum(t * w[:, k : k + 1] for k, t in enumerate(taps))
-    taps = [
-        z[box_index, channel, yy, xx]
-        for yy, xx in ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))
-    ]
-    return sum(t * w[:, k] for k, t in enumerate(taps))
+    """Bilinear values of maps z (N×C×S×S) at the taps; ``channel``: index per point (-> K) or
+    ``slice(None)`` (-> K×C)."""
+    corners = ((y_lo, x_lo), (y_lo, x_hi), (y_hi, x_lo), (y_hi, x_hi))
+    values = [z[box_index, channel, yy, xx] for yy, xx in corners]
+    return sum(val * w[:, k].view(-1, *[1] * (val.dim() - 1)) for k, val in enumerate(values))
 
 
 def resample_segm(segm, box_gt, box_est, size: int):
