@@ -11,6 +11,7 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..layers.paste import clip_window
 from .heads import DensePoseUVOutput
 
 __all__ = ["integer_box", "densepose_to_iuv", "densepose_masks"]
@@ -49,7 +50,7 @@ def densepose_masks(iuv: List[torch.Tensor], boxes: torch.Tensor, height: int, w
     masks = torch.zeros((len(iuv), height, width), dtype=torch.bool)
     for k, (m, box) in enumerate(zip(iuv, boxes)):
         x0, y0, w, h = integer_box(box)
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
-        if cx1 > cx0 and cy1 > cy0:
-            masks[k, cy0:cy1, cx0:cx1] = m[0, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].cpu() > 0
+        window = clip_window(x0, y0, w, h, width, height)
+        if window is not None:
+            masks[k][window[0]] = m[0][window[1]].cpu() > 0
     return masks

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 
+from ..layers.paste import clip_window
 from .results import densepose_to_iuv, integer_box
 
 __all__ = ["draw_densepose_iuv", "strip_masks"]
@@ -27,13 +28,12 @@ def draw_densepose_iuv(rgb: np.ndarray, instances, alpha: float = 0.6) -> np.nda
     colors = np.asarray(colormaps["tab20"].colors) * 255
     for iuv, box in zip(densepose_to_iuv(instances.pred_densepose.to("cpu"), boxes), boxes):
         x0, y0, w, h = integer_box(box)
-        cx0, cy0 = max(x0, 0), max(y0, 0)
-        cx1, cy1 = min(x0 + w, width), min(y0 + h, height)
-        if cx1 <= cx0 or cy1 <= cy0:
+        window = clip_window(x0, y0, w, h, width, height)
+        if window is None:
             continue
-        part, u, v = (t[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].numpy() for t in iuv)
+        part, u, v = (t[window[1]].numpy() for t in iuv)
         inside = part > 0
-        patch = out[cy0:cy1, cx0:cx1]
+        patch = out[window[0]]
         tint = colors[(part.astype(int) - 1) % len(colors)]
         patch[inside] = (1 - alpha) * patch[inside] + alpha * tint[inside]
         patch[_contours(u, inside)] = 255

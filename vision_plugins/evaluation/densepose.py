@@ -35,6 +35,7 @@ from scipy.spatial.distance import cdist
 from ..data.densepose import decode_dp_masks
 from ..data.synthetic.densepose import KAPPA, chart_to_template
 from ..densepose_uv.results import densepose_masks, densepose_to_iuv
+from ..layers.paste import clip_window
 
 __all__ = [
     "PlanarChartGeodesics",
@@ -127,10 +128,9 @@ def gt_body_mask(ann, height: int, width: int) -> np.ndarray:
     grid = (decode_dp_masks(ann["dp_masks"]).numpy() > 0).astype(np.float64)
     x, y, w, h = ann["bbox"]
     body = zoom(grid, (max(h, 1) / 256, max(w, 1) / 256), order=1, prefilter=False) > 0.5
-    x0, y0 = int(x), int(y)
-    x1, y1 = min(x0 + body.shape[1], width), min(y0 + body.shape[0], height)
-    if x1 > max(x0, 0) and y1 > max(y0, 0):
-        mask[max(y0, 0) : y1, max(x0, 0) : x1] = body[max(-y0, 0) : y1 - y0, max(-x0, 0) : x1 - x0]
+    window = clip_window(int(x), int(y), body.shape[1], body.shape[0], width, height)
+    if window is not None:
+        mask[window[0]] = body[window[1]]
     return mask
 
 

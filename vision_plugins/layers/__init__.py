@@ -9,3 +9,4 @@ from .heatmaps import (  # noqa: F401
     heatmap_nms_peaks,
     render_gaussian_heatmaps,
 )
+from .paste import clip_window  # noqa: F401

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from detectron2.modeling.meta_arch.panoptic_fpn import combine_semantic_and_instance_outputs
 
+from ..layers.paste import clip_window
+
 __all__ = [
     "integer_boxes",
     "box_masks",
@@ -65,9 +67,9 @@ def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, height: in
             mode="bilinear",
             align_corners=False,
         )[0, 0]
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-        if cx1 > cx0 and cy1 > cy0:
-            out[i, cy0:cy1, cx0:cx1] = resized[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        window = clip_window(x0, y0, x1 - x0, y1 - y0, width, height)
+        if window is not None:
+            out[i][window[0]] = resized[window[1]]
     return out
 
 
