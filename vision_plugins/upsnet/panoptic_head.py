@@ -144,13 +144,12 @@ def vote_relabel(
     class and one stuff class holds at least ``thresh`` of the region, the region becomes that
     stuff class. Returns a new label map."""
     out = labels.clone()
-    num_sem = num_stuff + int(classes.max()) + 1 if len(classes) else num_stuff
     for i, cls in enumerate(classes.tolist()):
         region = labels == num_stuff + i
         area = int(region.sum())
         if area == 0:
             continue
-        votes = torch.bincount(sem_pred[region].long(), minlength=max(num_sem, num_stuff + 1))
+        votes = torch.bincount(sem_pred[region].long(), minlength=num_stuff + cls + 1)
         if int(votes.argmax()) == num_stuff + cls:
             continue
         best = int(votes[:num_stuff].argmax())
