@@ -18,6 +18,7 @@ from . import (  # noqa: F401,E402  (registration)
     pose_hourglass,
     retinaface,
     upsnet,
+    vpsnet,
     yolact,
 )
 from .config import add_vision_plugins_config  # noqa: E402

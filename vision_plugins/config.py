@@ -12,6 +12,7 @@ from .densepose_uv.config import add_densepose_uv_config
 from .pose_hourglass.config import add_pose_hourglass_config
 from .retinaface.config import add_retinaface_config
 from .upsnet.config import add_upsnet_config
+from .vpsnet.config import add_vpsnet_config
 from .yolact.config import add_yolact_config
 
 __all__ = ["add_vision_plugins_config", "add_engine_config"]
@@ -24,6 +25,7 @@ _ARCH_CONFIGS = [
     add_pose_hourglass_config,
     add_retinaface_config,
     add_upsnet_config,
+    add_vpsnet_config,
     add_yolact_config,
 ]
 

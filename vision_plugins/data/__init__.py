@@ -19,6 +19,11 @@ from .transforms import (  # noqa: F401
     build_test_augmentation,
     register_test_augmentation,
 )
+from .video_panoptic import (  # noqa: F401
+    VideoPanopticMapper,
+    load_video_panoptic,
+    register_video_panoptic,
+)
 from .widerface import register_builtin_widerface
 
 register_all_synthetic()

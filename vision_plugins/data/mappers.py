@@ -34,6 +34,12 @@ class _NamedErrors:
                 f"{type(e).__name__}: {e}"
             ) from e
 
+    def prepare_dataset(self, dicts):
+        """Training samples from the dataset dicts: the mapper's ``prepare_dataset`` if it has
+        one (video mappers pair frames with references), else the dicts themselves."""
+        prepare = getattr(self.mapper, "prepare_dataset", None)
+        return prepare(dicts) if prepare else dicts
+
     def __repr__(self):
         return repr(self.mapper)
 

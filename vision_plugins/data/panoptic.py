@@ -237,48 +237,77 @@ class PanopticMapper:
             "num_stuff": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES - cfg.MODEL.ROI_HEADS.NUM_CLASSES,
         }
 
-    def __call__(self, dataset_dict: dict) -> dict:
-        record = dict(dataset_dict)
+    def prepare_dataset(self, dicts: List[dict]) -> List[dict]:
+        """Training images: the dicts with a panoptic annotation (video datasets also list their
+        unannotated frames)."""
+        annotated = [d for d in dicts if "pan_seg_file_name" in d]
+        return dicts if len(annotated) == len(dicts) else annotated
+
+    def read_image(self, record: dict) -> np.ndarray:
         image = utils.read_image(record["file_name"], format=self.image_format)
         utils.check_image_size(record, image)
-        if not self.is_train:
-            aug = T.AugInput(image)
-            self.augmentations(aug)
-            record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
-            record.pop("segments_info", None)
-            return record
-        ids = read_panoptic_ids(record.pop("pan_seg_file_name"))
-        if ids.shape != image.shape[:2]:
-            raise ValueError(f"panoptic PNG is {ids.shape}, image is {image.shape[:2]}")
-        segments = record.pop("segments_info")
-        # transform the segment index map (0 = void) as float32 (exact for < 2^24 segments;
-        # detectron2 resizes non-uint8 maps with torch, which has no integer nearest resize)
+        return image
+
+    @staticmethod
+    def segment_index(record: dict, shape) -> np.ndarray:
+        """float32 map of ``record``'s segment index + 1 (0 = void), from its panoptic PNG; the
+        geometric transforms act on it as on a semantic map (float32: exact for < 2^24 segments;
+        detectron2 resizes non-uint8 maps with torch, which has no integer nearest resize)."""
+        ids = read_panoptic_ids(record["pan_seg_file_name"])
+        if ids.shape != tuple(shape):
+            raise ValueError(f"panoptic PNG is {ids.shape}, image is {tuple(shape)}")
         index = np.zeros(ids.shape, np.float32)
-        for k, seg in enumerate(segments):
+        for k, seg in enumerate(record["segments_info"]):
             index[ids == seg["id"]] = k + 1
-        aug = T.AugInput(image, sem_seg=index)
-        self.augmentations(aug)
-        image, index = aug.image, aug.sem_seg.astype(np.int64)
-        record["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        return index
+
+    def semantic(self, index: np.ndarray, segments: List[dict]) -> torch.Tensor:
+        """Stuff-first semantic labels (long H×W, 255 = void) of a transformed segment index."""
         lut = np.full(len(segments) + 1, IGNORE_LABEL, np.int64)
         for k, seg in enumerate(segments):
             lut[k + 1] = seg["category_id"] + (self.num_stuff if seg["isthing"] else 0)
-        record["sem_seg"] = torch.as_tensor(lut[index])
-        masks, classes = [], []
+        return torch.as_tensor(lut[index])
+
+    @staticmethod
+    def instances(index: np.ndarray, segments: List[dict]) -> Instances:
+        """Non-crowd thing segments still present in a transformed segment index:
+        ``gt_masks``, ``gt_boxes`` (tight), ``gt_classes``, ``gt_track_ids`` (the segment ids,
+        track-consistent in video datasets)."""
+        masks, classes, ids = [], [], []
         for k, seg in enumerate(segments):
             if seg["isthing"] and not seg["iscrowd"]:
                 mask = index == k + 1
                 if mask.any():
                     masks.append(mask)
                     classes.append(seg["category_id"])
-        instances = Instances(image.shape[:2])
+                    ids.append(seg["id"])
+        instances = Instances(index.shape)
         bitmasks = BitMasks(
             torch.as_tensor(np.stack(masks))
             if masks
-            else torch.zeros((0, *image.shape[:2]), dtype=torch.bool)
+            else torch.zeros((0, *index.shape), dtype=torch.bool)
         )
         instances.gt_masks = bitmasks
         instances.gt_boxes = Boxes(bitmasks.get_bounding_boxes().tensor)
         instances.gt_classes = torch.as_tensor(classes, dtype=torch.int64)
-        record["instances"] = instances
+        instances.gt_track_ids = torch.as_tensor(ids, dtype=torch.int64)
+        return instances
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        record = dict(dataset_dict)
+        image = self.read_image(record)
+        if not self.is_train:
+            aug = T.AugInput(image)
+            self.augmentations(aug)
+            record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
+            record.pop("segments_info", None)
+            return record
+        aug = T.AugInput(image, sem_seg=self.segment_index(record, image.shape[:2]))
+        self.augmentations(aug)
+        image, index = aug.image, aug.sem_seg.astype(np.int64)
+        segments = record.pop("segments_info")
+        record.pop("pan_seg_file_name")
+        record["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        record["sem_seg"] = self.semantic(index, segments)
+        record["instances"] = self.instances(index, segments)
         return record

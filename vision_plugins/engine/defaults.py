@@ -27,10 +27,14 @@ NUM_CLASSES_KEYS = {
     "YOLACT": "MODEL.YOLACT.NUM_CLASSES",
     "CenterNetOAP": "MODEL.CENTERNET_OAP.NUM_CLASSES",
     "UPSNet": "MODEL.ROI_HEADS.NUM_CLASSES",
+    "VPSNet": "MODEL.ROI_HEADS.NUM_CLASSES",
 }
 # META_ARCHITECTURE -> the key holding its number of semantic classes, compared with the
 # training set's stuff_classes (stuff-first semantic classes of vision_plugins' panoptic data).
-SEMANTIC_CLASSES_KEYS = {"UPSNet": "MODEL.SEM_SEG_HEAD.NUM_CLASSES"}
+SEMANTIC_CLASSES_KEYS = {
+    "UPSNet": "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+    "VPSNet": "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+}
 
 logger = logging.getLogger(__name__)
 

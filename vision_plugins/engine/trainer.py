@@ -4,12 +4,18 @@ import contextlib
 import logging
 
 import torch
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    DatasetCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
+from detectron2.data.build import _train_loader_from_config
 from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 from ..data import build_mapper
+from ..data.video_panoptic import VideoInferenceSampler
 from ..evaluation import build_evaluator
 from .defaults import check_datasets
 from .hooks import ValidationLossHook
@@ -70,11 +76,34 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=build_mapper(cfg, is_train=True))
+        """detectron2's loader on the mapper's training samples (``prepare_dataset``: e.g. the
+        annotated frames of video datasets, paired with their reference frames)."""
+        mapper = build_mapper(cfg, is_train=True)
+        kwargs = _train_loader_from_config(cfg, mapper=mapper)
+        samples = mapper.prepare_dataset(kwargs["dataset"])
+        if samples is not kwargs["dataset"]:
+            if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+                raise ValueError(
+                    f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r} is not supported "
+                    f"with {type(mapper.mapper).__name__}, which builds its own training samples"
+                )
+            kwargs.update(dataset=samples, sampler=None)
+        return build_detection_train_loader(**kwargs)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        return build_detection_test_loader(cfg, dataset_name, mapper=build_mapper(cfg, False))
+        """detectron2's test loader; video datasets (dicts with ``video_id``) run whole videos
+        in frame order (:class:`VideoInferenceSampler`)."""
+        mapper = build_mapper(cfg, False)
+        dicts = DatasetCatalog.get(dataset_name)
+        if dicts and "video_id" in dicts[0]:
+            return build_detection_test_loader(
+                dicts,
+                mapper=mapper,
+                sampler=VideoInferenceSampler(dicts),
+                num_workers=cfg.DATALOADER.NUM_WORKERS,
+            )
+        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     def build_hooks(self):
         hooks = super().build_hooks()

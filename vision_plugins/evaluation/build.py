@@ -16,6 +16,7 @@ from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
 from .coco import MaskScoreCOCOEvaluator
 from .densepose import DensePoseGPSEvaluator, geodesics_for
 from .panoptic import PanopticSemSegEvaluator
+from .vpq import AnnotatedFramesOnly, VPQEvaluator
 
 __all__ = [
     "EVALUATOR_REGISTRY",
@@ -128,3 +129,17 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
             f"evaluator; registered types: {sorted(EVALUATOR_REGISTRY)}"
         )
     return EVALUATOR_REGISTRY[evaluator_type](cfg, dataset_name, output_folder)
+
+
+@register_evaluator("video_panoptic")
+def _video_panoptic(cfg, dataset_name, output_folder):
+    """VPQ^k for k in 0, 5, 10, 15 and their mean (``VPQEvaluator``), plus image PQ / SQ / RQ on
+    the annotated frames (``COCOPanopticEvaluator``; metadata ``panoptic_json`` /
+    ``panoptic_root`` hold exactly the annotated frames). VPQ goes first: COCOPanopticEvaluator
+    rewrites the ``segments_info`` of the outputs it is given."""
+    return DatasetEvaluators(
+        [
+            VPQEvaluator(dataset_name, output_dir=output_folder),
+            AnnotatedFramesOnly(COCOPanopticEvaluator(dataset_name, output_folder)),
+        ]
+    )

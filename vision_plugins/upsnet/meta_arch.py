@@ -10,7 +10,9 @@ Inference: detectron2's detections (``instances``, for box / mask AP), ``sem_seg
 stuff first) and ``panoptic_seg`` from the panoptic head (or, with ``TEST.COMBINE
 "heuristic"``, detectron2's heuristic on the same heads).
 
-Subclasses (VPSNet) override :meth:`extract_features` and extend :meth:`losses`.
+Subclasses (VPSNet) build on :meth:`training_targets`, :meth:`detector_losses`,
+:meth:`segmentation_losses`, :meth:`inference_on_features`, :meth:`panoptic_inference` and
+:meth:`panoptic_output`.
 """
 
 from typing import Dict, List
@@ -112,10 +114,6 @@ class UPSNet(GeneralizedRCNN):
         return ret
 
     # -----------------------------------------------------------------------------------------
-    def extract_features(self, images: ImageList, batched_inputs: List[dict]):
-        """FPN features of the batch (VPSNet fuses those of a reference frame here)."""
-        return self.backbone(images.tensor)
-
     def mask_logits(self, features, boxes: List[torch.Tensor], classes: List[torch.Tensor]):
         """Mask-head logits (N×M×M) of the given class at the given boxes, per image."""
         heads = self.roi_heads
@@ -132,14 +130,23 @@ class UPSNet(GeneralizedRCNN):
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         if not self.training:
             return self.inference(batched_inputs)
+        images, gt_instances, gt_sem = self.training_targets(batched_inputs)
+        features = self.backbone(images.tensor)
+        _, losses = self.detector_losses(images, features, gt_instances)
+        losses.update(self.segmentation_losses(features, gt_instances, gt_sem))
+        return losses
+
+    def training_targets(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """``(images, gt_instances, gt_sem)``: the normalised batch, its instances and its
+        semantic maps padded like the images (255)."""
         for x in batched_inputs:
             if "sem_seg" not in x or "instances" not in x:
                 raise KeyError(
-                    "UPSNet training needs 'sem_seg' and 'instances' per image: use "
-                    "INPUT.DATASET_MAPPER_NAME PanopticMapper on a COCO-panoptic dataset"
+                    f"{type(self).__name__} training needs 'sem_seg' and 'instances' per image: "
+                    "use INPUT.DATASET_MAPPER_NAME PanopticMapper (VideoPanopticMapper for "
+                    "VPSNet) on a COCO-panoptic dataset"
                 )
         images = self.preprocess_image(batched_inputs)
-        features = self.extract_features(images, batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
         gt_sem = ImageList.from_tensors(
             [x["sem_seg"].to(self.device) for x in batched_inputs],
@@ -147,14 +154,19 @@ class UPSNet(GeneralizedRCNN):
             VOID,
             self.backbone.padding_constraints,
         ).tensor
-        return self.losses(images, features, gt_instances, gt_sem)
+        return images, gt_instances, gt_sem
 
-    def losses(self, images: ImageList, features, gt_instances: List[Instances], gt_sem):
+    def detector_losses(self, images: ImageList, features, gt_instances: List[Instances]):
+        """``(sampled proposals with their matched gt_* fields, RPN + ROI-head losses)``."""
         proposals, losses = self.proposal_generator(images, features, gt_instances)
-        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
+        sampled, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
         losses.update(detector_losses)
+        return sampled, losses
+
+    def segmentation_losses(self, features, gt_instances: List[Instances], gt_sem):
+        """``loss_sem_seg``, ``loss_sem_roi`` (when weighted) and ``loss_panoptic``."""
         sem_logits, merged = self.sem_seg_head.layers(features)
-        losses["loss_sem_seg"] = self.sem_seg_head.pixel_loss(sem_logits, gt_sem)
+        losses = {"loss_sem_seg": self.sem_seg_head.pixel_loss(sem_logits, gt_sem)}
         boxes = [x.gt_boxes.tensor for x in gt_instances]
         if self.sem_seg_head.roi_loss_weight > 0:
             losses["loss_sem_roi"] = self.sem_seg_head.roi_loss(merged, gt_sem, boxes)
@@ -204,7 +216,11 @@ class UPSNet(GeneralizedRCNN):
         """``[{"instances", "sem_seg", "panoptic_seg"}]`` at each input's (height, width);
         ``do_postprocess=False`` returns the raw ``(detections, semantic logits)``."""
         images = self.preprocess_image(batched_inputs)
-        features = self.extract_features(images, batched_inputs)
+        features = self.backbone(images.tensor)
+        return self.inference_on_features(batched_inputs, images, features, do_postprocess)
+
+    def inference_on_features(self, batched_inputs, images: ImageList, features, do_postprocess):
+        """:meth:`inference` after the features: detections, semantic logits, panoptic."""
         sem_logits = self.sem_seg_head.upsample(self.sem_seg_head.layers(features)[0])
         proposals, _ = self.proposal_generator(images, features, None)
         detections, _ = self.roi_heads(images, features, proposals, None)

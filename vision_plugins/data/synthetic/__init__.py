@@ -1,5 +1,6 @@
 """Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``,
-``vp_panoptic_*``, ``vp_densepose_*``),
+``vp_panoptic_*``, ``vp_densepose_*``,
+``vp_video_panoptic_*``),
 generated on first use in their task's own format.
 
 ``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
@@ -27,6 +28,7 @@ from .panoptic import PANOPTIC_SPEC
 from .people import PEOPLE_SPEC
 from .pose_mpii import POSE_MPII_SPEC
 from .shapes import SHAPES_SPEC
+from .video_panoptic import VIDEO_PANOPTIC_SPEC
 
 __all__ = [
     "SYNTHETIC_DATASETS",
@@ -39,7 +41,15 @@ __all__ = [
     "split_paths",
 ]
 
-SPECS = (SHAPES_SPEC, PEOPLE_SPEC, POSE_MPII_SPEC, FACES_SPEC, PANOPTIC_SPEC, DENSEPOSE_SPEC)
+SPECS = (
+    SHAPES_SPEC,
+    PEOPLE_SPEC,
+    POSE_MPII_SPEC,
+    FACES_SPEC,
+    PANOPTIC_SPEC,
+    DENSEPOSE_SPEC,
+    VIDEO_PANOPTIC_SPEC,
+)
 
 
 def _load(name: str, root: str):

@@ -22,7 +22,15 @@ from .common import Layers, SyntheticSpec, image_rng, paint
 from .shapes import CATEGORIES as THING_CATEGORIES
 from .shapes import add_crowd_cluster, add_shapes
 
-__all__ = ["PANOPTIC_SPEC", "CATEGORIES", "render_scene", "write_panoptic_png"]
+__all__ = [
+    "PANOPTIC_SPEC",
+    "CATEGORIES",
+    "render_scene",
+    "stuff_layout",
+    "paint_stuff",
+    "write_panoptic_png",
+    "segment_bbox",
+]
 
 SIZE = 128
 STUFF_CATEGORIES = [
@@ -37,9 +45,9 @@ CATEGORIES = [
 _NAMES = {c["id"]: c["name"] for c in CATEGORIES}
 
 
-def _stuff_layout(rng):
-    """``{category_id: mask}`` of the stuff regions (a partition of the image)."""
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+def stuff_layout(rng, hw=(SIZE, SIZE)):
+    """``{category_id: mask}`` of the stuff regions (a partition of an ``hw`` image)."""
+    yy, xx = np.mgrid[0 : hw[0], 0 : hw[1]]
     horizon = rng.uniform(30, 60) + rng.uniform(3, 8) * np.sin(
         xx * rng.uniform(0.04, 0.1) + rng.uniform(0, 2 * np.pi)
     )
@@ -47,13 +55,14 @@ def _stuff_layout(rng):
     ground = ~sky
     if rng.random() < 0.3:
         return {21: sky, int(rng.choice([22, 25])): ground}
-    x_split = rng.uniform(30, 98) + (yy - SIZE) * rng.uniform(-0.6, 0.6)
+    x_split = rng.uniform(30, hw[1] - 30) + (yy - hw[0]) * rng.uniform(-0.6, 0.6)
     left = xx < x_split
     a, b = (22, 25) if rng.random() < 0.5 else (25, 22)
     return {21: sky, a: ground & left, b: ground & ~left}
 
 
-def _paint_stuff(image, cat, mask, rng):
+def paint_stuff(image, cat, mask, rng):
+    """Fill ``mask`` of ``image`` with the texture of stuff class ``cat``."""
     yy, xx = np.nonzero(mask)
     if cat == 21:  # sky: pale blue, vertical gradient
         base = np.array([rng.uniform(190, 235), rng.uniform(150, 190), rng.uniform(90, 130)])
@@ -71,9 +80,9 @@ def _paint_stuff(image, cat, mask, rng):
 def render_scene(rng: np.random.Generator, index: int):
     """``(bgr image, segments)``; each segment = ``(visible mask, category_id, iscrowd)``."""
     image = np.zeros((SIZE, SIZE, 3), np.uint8)
-    stuff = _stuff_layout(rng)
+    stuff = stuff_layout(rng)
     for cat, mask in stuff.items():
-        _paint_stuff(image, cat, mask, rng)
+        paint_stuff(image, cat, mask, rng)
     void = np.zeros((SIZE, SIZE), bool)
     if index % 2 == 1:
         center = tuple(int(v) for v in rng.uniform(10, SIZE - 10, size=2))
@@ -103,7 +112,8 @@ def write_panoptic_png(path: str, ids: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def _bbox(mask):
+def segment_bbox(mask):
+    """COCO ``[x, y, w, h]`` of a non-empty mask (integers)."""
     ys, xs = np.nonzero(mask)
     return [
         int(xs.min()),
@@ -132,7 +142,7 @@ def generate_split(out_dir: str, num_images: int, seed: int) -> None:
                     "id": seg_id,
                     "category_id": cat,
                     "iscrowd": int(crowd),
-                    "bbox": _bbox(mask),
+                    "bbox": segment_bbox(mask),
                     "area": int(mask.sum()),
                 }
             )
