@@ -101,6 +101,25 @@ def _panoptic_batches(cfg):
     return [train], [test], expected
 
 
+def _video_batches(cfg):
+    """A vp_video_panoptic training sample (target + reference) and a test frame through
+    VideoPanopticMapper (Cityscapes-VPS is not available here), at the synthetic frames' own
+    128x192 size."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN = (128,), 192
+    cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = 128, 192
+    cfg.INPUT.CROP.ENABLED = False
+    mapper = build_mapper(cfg, True)
+    sample = mapper.prepare_dataset(DatasetCatalog.get("vp_video_panoptic_train"))[1]
+    train = mapper(sample)
+    test = build_mapper(cfg, False)(DatasetCatalog.get("vp_video_panoptic_val")[1])
+    expected = {"loss_rpn_cls", "loss_cls", "loss_mask", "loss_sem_seg", "loss_panoptic"}
+    if "track" in cfg.MODEL.VPSNET.MODE:
+        expected.add("loss_track")
+    return [train], [test], expected
+
+
 @pytest.mark.parametrize("rel", [c for c in CONFIGS if not os.path.basename(c).startswith("Base-")])
 def test_config_builds_trains_and_infers_on_cpu(rel):
     cfg = setup_cfg(os.path.join("configs", rel), ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
@@ -112,6 +131,8 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
         train, test, expected = _pose_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "RetinaFace":
         train, test, expected = _face_batches(cfg)
+    elif cfg.MODEL.META_ARCHITECTURE == "VPSNet":
+        train, test, expected = _video_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "UPSNet":
         train, test, expected = _panoptic_batches(cfg)
     elif cfg.MODEL.ROI_HEADS.NAME == "DensePoseUVROIHeads":

@@ -8,9 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.utils.visualizer import Visualizer
 
 from vision_plugins.engine import Predictor, setup_cfg
+from vision_plugins.vpsnet.meta_arch import VPSNet
+from vision_plugins.vpsnet.visualize import track_color
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
@@ -40,6 +43,8 @@ def test_predictor_uses_the_test_transform_and_returns_original_size():
     assert gray.image_size == (50, 75)
     with pytest.raises(ValueError, match="H×W×3 BGR or H×W grayscale"):
         predictor(image[:, :, :2])
+    with pytest.raises(ValueError, match="'height'"):
+        predictor(image, height=10, video_id=0)
 
 
 @pytest.mark.parametrize(
@@ -64,9 +69,90 @@ def test_demo_on_images_folder_and_video(tmp_path, config, opts):
     vis = cv2.imread(str(out / "im0.png"))
     assert vis.shape[:2] == (512, 512)  # small images are drawn enlarged
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4  # video_id / frame_id ignored by the model
+    assert (cap.get(cv2.CAP_PROP_FRAME_HEIGHT), cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == (512, 512)
     with pytest.raises(FileNotFoundError, match="nothing_here"):
         demo.main(["--config-file", CONFIG, "--input", "nothing_here/*.png", "--output", str(out)])
+
+
+def test_track_color_is_a_stable_distinct_function_of_the_id():
+    assert track_color(3) == track_color(3)
+    colors = np.array([track_color(k) for k in range(1, 11)])
+    gaps = np.abs(colors[:, None] - colors[None]).max(axis=2)  # largest channel difference
+    assert (gaps[~np.eye(10, dtype=bool)] > 0.2).all()
+
+
+def _dominant_color(image, region):
+    colors, counts = np.unique(image[region].reshape(-1, 3), axis=0, return_counts=True)
+    return colors[counts.argmax()].astype(float)
+
+
+def test_draw_colours_things_by_track_id(monkeypatch):
+    metadata = MetadataCatalog.get("vp_video_panoptic_val")
+    seg = torch.zeros(64, 96, dtype=torch.int32)  # 0 = void
+    seg[8:40, 4:40], seg[8:40, 48:88], seg[48:, :] = 1, 2, 3
+    info = [
+        {"id": 1, "isthing": True, "category_id": 0, "score": 0.9, "track_id": 7},
+        {"id": 2, "isthing": True, "category_id": 0, "score": 0.8, "track_id": 8},
+        {"id": 3, "isthing": False, "category_id": 1},
+    ]
+    labels = []
+    overlay_instances = Visualizer.overlay_instances
+
+    def record_labels(self, **kwargs):
+        labels.extend(kwargs["labels"])
+        return overlay_instances(self, **kwargs)
+
+    monkeypatch.setattr(Visualizer, "overlay_instances", record_labels)
+    vis = demo.draw({"panoptic_seg": (seg, info)}, np.zeros((64, 96, 3), np.uint8), metadata)
+    assert vis.shape[:2] == (341, 512)  # enlarged like any small image
+    assert sorted(labels) == ["circle 7", "circle 8"]
+    big = cv2.resize(seg.numpy(), (512, 341), interpolation=cv2.INTER_NEAREST)
+    inside = {k: cv2.erode((big == k).astype(np.uint8), np.ones((9, 9))) > 0 for k in (1, 2, 3)}
+    alpha = 0.7  # blended over black: alpha × colour
+    for k, track_id in ((1, 7), (2, 8)):
+        expected = alpha * 255 * np.array(track_color(track_id))
+        np.testing.assert_allclose(_dominant_color(vis, inside[k]), expected, atol=2)
+    grass = alpha * np.array(metadata.stuff_colors[1], dtype=float)
+    np.testing.assert_allclose(_dominant_color(vis, inside[3]), grass, atol=2)
+
+
+def test_demo_vpsnet_video_tracks_within_one_video(tmp_path, monkeypatch):
+    frames = [d for d in DatasetCatalog.get("vp_video_panoptic_val") if d["video_id"] == 1][:4]
+    video = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 5, (192, 128))  # (w, h)
+    for d in frames:
+        writer.write(cv2.imread(d["file_name"]))
+    writer.release()
+    seen, track_ids, drawn = [], [], []
+    frame_inference, draw_tracked = VPSNet.frame_inference, demo.draw_tracked_panoptic
+
+    def record_inputs(self, x, do_postprocess):
+        out = frame_inference(self, x, do_postprocess)
+        seen.append((x.get("video_id"), x.get("frame_id")))
+        things = [s["track_id"] for s in out[0]["panoptic_seg"][1] if s["isthing"]]
+        track_ids.append(things)
+        return out
+
+    def record_drawing(visualizer, panoptic_seg, segments_info):
+        drawn.append(sorted(s["track_id"] for s in segments_info if s["isthing"]))
+        return draw_tracked(visualizer, panoptic_seg, segments_info)
+
+    monkeypatch.setattr(VPSNet, "frame_inference", record_inputs)
+    monkeypatch.setattr(demo, "draw_tracked_panoptic", record_drawing)
+    torch.manual_seed(0)  # random weights that put instances into the panoptic result
+    out = tmp_path / "out"
+    demo.main(
+        ["--config-file", "configs/VPSNet/vpsnet_R_18_FPN_synth_video_fusetrack.yaml",
+         "--input", video, "--output", str(out), "MODEL.WEIGHTS", "", *FAST,
+         "MODEL.UPSNET.TEST.SCORE_THRESH", "0.0"]
+    )  # fmt: skip
+    assert seen == [(0, 1), (0, 2), (0, 3), (0, 4)]
+    assert any(track_ids) and all(isinstance(t, int) and t > 0 for ts in track_ids for t in ts)
+    assert drawn == [sorted(ts) for ts in track_ids if ts]  # frames with things: by track id
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 512  # enlarged like the images
 
 
 @pytest.mark.parametrize("source", ["annotation", "dataloader"])

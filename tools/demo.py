@@ -5,11 +5,15 @@
         --input img1.png folder/ clip.mp4 --output out/ MODEL.WEIGHTS output/model_final.pth
     python tools/demo.py --config-file ... --dataset vp_shapes_val --num-images 4 --output out/
 
-Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame).
+Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame; each frame
+goes to the model with the video's ``video_id`` and its ``frame_id``, so VPSNet fuses and tracks
+across frames). Panoptic outputs whose thing segments carry a ``track_id`` (VPSNet) are drawn with
+one colour per track id, labelled "<class> <track id>"; small inputs are drawn enlarged.
 """
 
 import argparse
 import glob
+import itertools
 import os
 import sys
 
@@ -24,6 +28,7 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.densepose_uv.visualize import draw_densepose_iuv, strip_masks
 from vision_plugins.engine import Predictor, setup_cfg
+from vision_plugins.vpsnet.visualize import draw_tracked_panoptic
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -71,16 +76,27 @@ def _filter(predictions, threshold):
     return predictions
 
 
+def enlargement(shape, min_side=512):
+    """Drawing scale of an image of ``shape`` (H, W, ...): its longer side to at least
+    ``min_side`` pixels (images and video frames alike)."""
+    return max(1.0, min_side / max(shape[:2]))
+
+
 def draw(predictions, rgb, metadata, min_side=512):
-    """Visualizer output; small images are drawn enlarged to at least ``min_side`` pixels."""
-    scale = max(1.0, min_side / max(rgb.shape[:2]))
+    """Visualizer output, enlarged by :func:`enlargement`. Panoptic segments with a ``track_id``
+    are drawn by ``draw_tracked_panoptic`` (colour per track id), other panoptic outputs by
+    ``Visualizer.draw_panoptic_seg_predictions``."""
+    scale = enlargement(rgb.shape, min_side)
     if "instances" in predictions and predictions["instances"].has("pred_densepose"):
         rgb = draw_densepose_iuv(rgb, predictions["instances"])  # parts + U/V contours
         predictions = dict(predictions, instances=strip_masks(predictions["instances"]))
     vis = Visualizer(rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
     if "panoptic_seg" in predictions:
         seg, info = predictions["panoptic_seg"]
-        out = vis.draw_panoptic_seg_predictions(seg.to("cpu"), info)
+        if any("track_id" in s for s in info):
+            out = draw_tracked_panoptic(vis, seg.to("cpu"), info)
+        else:
+            out = vis.draw_panoptic_seg_predictions(seg.to("cpu"), info)
     elif "instances" in predictions:
         out = vis.draw_instance_predictions(predictions["instances"])
     elif "sem_seg" in predictions:
@@ -99,7 +115,11 @@ def run_image(predictor, path, out_dir, threshold):
     return dst
 
 
-def run_video(predictor, path, out_dir, threshold):
+def run_video(predictor, path, out_dir, threshold, video_id):
+    """Frame ``k`` (from 1) goes to the model as ``predictor(frame, video_id=video_id,
+    frame_id=k)``; give every video of a run its own ``video_id`` (VPSNet keeps state per id).
+    Panoptic outputs are drawn by :func:`draw`, instances by detectron2's ``VideoVisualizer``
+    (colours carried over by box overlap) enlarged to :func:`draw`'s size."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise OSError(f"cannot open video file {path!r}")
@@ -108,13 +128,20 @@ def run_video(predictor, path, out_dir, threshold):
     dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".mp4")
     visualizer = VideoVisualizer(predictor.metadata, ColorMode.IMAGE)
     writer = None
-    for _ in tqdm.tqdm(range(n) if n else iter(int, 1), desc=os.path.basename(path), unit="frame"):
+    frame_ids = range(1, n + 1) if n else itertools.count(1)
+    for frame_id in tqdm.tqdm(frame_ids, desc=os.path.basename(path), unit="frame"):
         ok, frame = cap.read()
         if not ok:
             break
-        preds = _filter(predictor(frame), threshold)
-        vis = visualizer.draw_instance_predictions(frame[:, :, ::-1], preds["instances"])
-        vis = np.ascontiguousarray(vis.get_image()[:, :, ::-1])
+        preds = _filter(predictor(frame, video_id=video_id, frame_id=frame_id), threshold)
+        rgb = frame[:, :, ::-1]
+        if "panoptic_seg" in preds:
+            vis = draw(preds, rgb, predictor.metadata)
+        else:
+            vis = visualizer.draw_instance_predictions(rgb, preds["instances"]).get_image()
+            scale = enlargement(frame.shape)
+            vis = cv2.resize(vis, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        vis = np.ascontiguousarray(vis[:, :, ::-1])
         if writer is None:
             h, w = vis.shape[:2]
             writer = cv2.VideoWriter(dst, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
@@ -139,8 +166,9 @@ def main(argv=None):
     images = [f for f in files if not f.lower().endswith(VIDEO_EXTS)]
     for path in tqdm.tqdm(images, desc="images", unit="img"):
         run_image(predictor, path, args.output, args.confidence_threshold)
-    for path in [f for f in files if f.lower().endswith(VIDEO_EXTS)]:
-        run_video(predictor, path, args.output, args.confidence_threshold)
+    videos = [f for f in files if f.lower().endswith(VIDEO_EXTS)]
+    for video_id, path in enumerate(videos):
+        run_video(predictor, path, args.output, args.confidence_threshold, video_id)
     print(f"wrote {len(files)} visualisation(s) to {args.output}")
 
 

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
@@ -134,9 +133,10 @@ def test_loader_reads_cityscapes_vps_ids_and_names_bad_annotations(tmp_path):
     ]
     (tmp_path / "all.json").write_text(json.dumps({"images": images}))
     cats = [{"id": 1, "name": "car", "isthing": 1}]
+    # Cityscapes-VPS: string ids in the panoptic json, integer ids in the all-frames json
     pan = {
-        "images": images[1:],
-        "annotations": [{"image_id": 20002, "file_name": "x.png", "segments_info": []}],
+        "images": [{**images[1], "id": "0002_0002_city"}],
+        "annotations": [{"image_id": "0002_0002_city", "file_name": "x.png", "segments_info": []}],
         "categories": cats,
     }
     (tmp_path / "pan.json").write_text(json.dumps(pan))
@@ -147,10 +147,11 @@ def test_loader_reads_cityscapes_vps_ids_and_names_bad_annotations(tmp_path):
         (2, 1, False),
         (2, 2, True),
     ]
+    assert [d["image_id"] for d in dicts] == [20001, "0002_0002_city"]  # GT ids for PQ
     pan["images"][0] = {**images[0], "id": 30001}
     pan["annotations"][0]["image_id"] = 30001
     (tmp_path / "pan.json").write_text(json.dumps(pan))
-    with pytest.raises(ValueError, match=r"image ids \[30001\] have no frame"):
+    with pytest.raises(ValueError, match=r"\(video, frame\) \[\(3, 1\)\] have no frame"):
         vp.load_video_panoptic(str(tmp_path / "all.json"), str(tmp_path / "pan.json"), "img", "png")
 
 
@@ -181,3 +182,11 @@ def test_mapper_flips_target_reference_and_flow_together(val):
     test = vp.VideoPanopticMapper(cfg, False)(val[9])  # frame 10: flow to frame 9
     assert test["flow"].shape == (2, 128, 192) and test["frame_id"] == 10
     assert "flow" not in vp.VideoPanopticMapper(cfg, False)(val[0])  # a video's first frame
+
+
+def test_frame_keys_of_the_cityscapes_vps_id_schemes():
+    assert vp.frame_key(50025) == (5, 25)  # im_all_info: video * 10000 + frame
+    assert vp.frame_key("0005_0025_frankfurt_000000_001736") == (5, 25)  # panoptic_gt json
+    assert vp.frame_key("x", "/a/0012_0030_lindau_000000_000019_final_mask.png") == (12, 30)
+    with pytest.raises(ValueError, match="'frankfurt_1'"):
+        vp.frame_key("frankfurt_1", "frankfurt_1.png")

@@ -22,6 +22,7 @@ from .transforms import (  # noqa: F401
 from .video_panoptic import (  # noqa: F401
     VideoPanopticMapper,
     load_video_panoptic,
+    register_builtin_video_panoptic,
     register_video_panoptic,
 )
 from .widerface import register_builtin_widerface
@@ -30,4 +31,5 @@ register_all_synthetic()
 register_builtin_densepose()
 register_builtin_mpii()
 register_builtin_panoptic()
+register_builtin_video_panoptic()
 register_builtin_widerface()

@@ -218,7 +218,8 @@ class PanopticMapper:
     """COCO-panoptic dict -> model input: ``image``; in training also ``sem_seg`` (long H×W,
     stuff-first semantic labels, 255 = void) and ``instances`` (non-crowd thing segments:
     ``gt_boxes`` tight around the transformed mask, ``gt_classes``, ``gt_masks`` as BitMasks;
-    segments emptied by cropping are dropped). Geometry: ``detection_utils.build_augmentation``.
+    segments emptied by cropping are dropped). Geometry: ``detection_utils.build_augmentation``,
+    then ``INPUT.CROP`` when enabled.
     """
 
     @configurable
@@ -230,9 +231,12 @@ class PanopticMapper:
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
+        augmentations = utils.build_augmentation(cfg, is_train)
+        if is_train and cfg.INPUT.CROP.ENABLED:  # after the resize and flip, as VPSNet crops
+            augmentations.append(T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
         return {
             "is_train": is_train,
-            "augmentations": utils.build_augmentation(cfg, is_train),
+            "augmentations": augmentations,
             "image_format": cfg.INPUT.FORMAT,
             "num_stuff": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES - cfg.MODEL.ROI_HEADS.NUM_CLASSES,
         }

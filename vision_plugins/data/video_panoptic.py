@@ -23,7 +23,7 @@ Training uses the annotated frames as targets, each paired with reference frames
 import json
 import os
 from collections import defaultdict
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -37,8 +37,10 @@ from .mappers import MAPPER_REGISTRY
 from .panoptic import IGNORE_LABEL, PanopticMapper, load_panoptic_json
 
 __all__ = [
+    "frame_key",
     "load_video_panoptic",
     "register_video_panoptic",
+    "register_builtin_video_panoptic",
     "flow_file_name",
     "read_flow_png",
     "write_flow_png",
@@ -59,6 +61,22 @@ def _read_json(path: str) -> dict:
         raise ValueError(f"cannot read video panoptic json {path!r}: {e}") from e
 
 
+def frame_key(image_id, file_name: str = "") -> Tuple[int, int]:
+    """``(video_id, frame_id)`` of a Cityscapes-VPS frame: an integer id is ``video * 10000 +
+    frame`` (``im_all_info_*.json``); a string id (``panoptic_gt_*_city_vps.json``) or else the
+    file name starts with ``VVVV_FFFF_``."""
+    if isinstance(image_id, int):
+        return divmod(image_id, FRAME_ID_BASE)
+    for text in (str(image_id), os.path.basename(file_name)):
+        parts = text.split("_")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            return int(parts[0]), int(parts[1])
+    raise ValueError(
+        f"cannot tell the video and frame of image id {image_id!r} ({file_name!r}): expected "
+        "'video_id' / 'frame_id' keys, an id video * 10000 + frame, or a name 'VVVV_FFFF_...'"
+    )
+
+
 def load_video_panoptic(
     image_json: str,
     panoptic_json: str,
@@ -67,37 +85,47 @@ def load_video_panoptic(
     dataset_name: Optional[str] = None,
     flow_root: Optional[str] = None,
 ) -> List[dict]:
-    """Per-frame dataset dicts of a video panoptic split (see the module docstring)."""
+    """Per-frame dataset dicts of a video panoptic split (see the module docstring); frames
+    and annotations are matched by ``(video_id, frame_id)`` (:func:`frame_key`), so the two
+    jsons may use different id schemes, as Cityscapes-VPS's do."""
     frames = _read_json(image_json).get("images")
     if not isinstance(frames, list):
         raise ValueError(f"video panoptic json {image_json!r} has no 'images' list")
-    annotated = {
-        d["image_id"]: d
-        for d in load_panoptic_json(panoptic_json, image_root, png_root, dataset_name)
-    }
+    annotated = {}
+    for d in load_panoptic_json(panoptic_json, image_root, png_root, dataset_name):
+        annotated[frame_key(d["image_id"], d["pan_seg_file_name"])] = d
     dicts, seen = [], set()
     for img in frames:
         if "video_id" in img and "frame_id" in img:
-            video_id, frame_id = int(img["video_id"]), int(img["frame_id"])
+            key = int(img["video_id"]), int(img["frame_id"])
         else:
-            video_id, frame_id = divmod(int(img["id"]), FRAME_ID_BASE)
-        if (video_id, frame_id) in seen:
-            raise ValueError(f"{image_json}: video {video_id} has frame {frame_id} twice")
-        seen.add((video_id, frame_id))
-        record = annotated.pop(img["id"], None) or {
+            key = frame_key(img["id"], img["file_name"])
+        if key in seen:
+            raise ValueError(f"{image_json}: video {key[0]} has frame {key[1]} twice")
+        seen.add(key)
+        record = {
             "file_name": os.path.join(image_root, img["file_name"]),
             "image_id": img["id"],
             "height": img["height"],
             "width": img["width"],
+            "video_id": key[0],
+            "frame_id": key[1],
+            "is_annotated": key in annotated,
         }
-        record.update(video_id=video_id, frame_id=frame_id, is_annotated="segments_info" in record)
+        if key in annotated:
+            ann = annotated.pop(key)  # the panoptic json's id: COCOPanopticEvaluator's key
+            record.update(
+                image_id=ann["image_id"],
+                pan_seg_file_name=ann["pan_seg_file_name"],
+                segments_info=ann["segments_info"],
+            )
         if flow_root is not None:
             record["flow_root"] = flow_root
         dicts.append(record)
     if annotated:
         missing = sorted(annotated)[:5]
         raise ValueError(
-            f"{panoptic_json}: annotations of image ids {missing} have no frame in {image_json}"
+            f"{panoptic_json}: annotated (video, frame) {missing} have no frame in {image_json}"
         )
     dicts.sort(key=lambda d: (d["video_id"], d["frame_id"]))
     return dicts
@@ -128,6 +156,32 @@ def register_video_panoptic(
         evaluator_type="video_panoptic",
         ignore_label=IGNORE_LABEL,
         annotation_stride=annotation_stride,
+    )
+
+
+def register_builtin_video_panoptic(root: Optional[str] = None) -> None:
+    """``cityscapes_vps_{train,val}`` under ``root`` (default ``$DETECTRON2_DATASETS`` or
+    ``datasets``), the official Cityscapes-VPS layout in ``cityscapes_vps/``: val =
+    ``im_all_info_val_city_vps.json`` (all 30 frames per video, ``val/img_all/``) +
+    ``panoptic_gt_val_city_vps.json`` / ``val/panoptic_video/``; train = the annotated frames of
+    ``panoptic_gt_train_city_vps.json`` / ``train/panoptic_video/`` (made by the official
+    ``create_panoptic_video_labels.py --mode train``), ``train/img/``. Nothing is read until a
+    split is used."""
+    base = os.path.join(root or os.environ.get("DETECTRON2_DATASETS", "datasets"), "cityscapes_vps")
+    train_json = os.path.join(base, "panoptic_gt_train_city_vps.json")
+    register_video_panoptic(
+        "cityscapes_vps_train",
+        train_json,
+        train_json,
+        os.path.join(base, "train", "panoptic_video"),
+        os.path.join(base, "train", "img"),
+    )
+    register_video_panoptic(
+        "cityscapes_vps_val",
+        os.path.join(base, "im_all_info_val_city_vps.json"),
+        os.path.join(base, "panoptic_gt_val_city_vps.json"),
+        os.path.join(base, "val", "panoptic_video"),
+        os.path.join(base, "val", "img_all"),
     )
 
 

@@ -21,7 +21,14 @@ class Predictor:
     ``predictor(image)`` takes an H×W×3 uint8 image in BGR order (as ``cv2.imread`` returns), or
     a grayscale H×W / H×W×1 image (replicated to 3 channels), and returns the model's output dict
     for it (``instances`` etc. in original-image coordinates).
+
+    ``predictor(image, **extra)`` adds the ``extra`` keys to the model's input dict, e.g.
+    ``video_id`` and ``frame_id`` for a video model (VPSNet carries state across the frames of a
+    ``video_id``); models that do not read a key ignore it. ``image``, ``height`` and ``width``
+    are the predictor's own and cannot be given.
     """
+
+    OWN_KEYS = ("image", "height", "width")
 
     def __init__(self, cfg, model=None):
         self.cfg = cfg.clone()
@@ -37,7 +44,12 @@ class Predictor:
         if self.input_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT={self.input_format!r}: Predictor supports RGB or BGR")
 
-    def __call__(self, original_image):
+    def __call__(self, original_image, **extra):
+        clash = [k for k in self.OWN_KEYS if k in extra]
+        if clash:
+            raise ValueError(
+                f"Predictor sets the model input keys {clash} itself: do not pass them as extras"
+            )
         image = original_image
         if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):  # grayscale
             original_image = np.repeat(image.reshape(image.shape[:2] + (1,)), 3, axis=2)
@@ -53,4 +65,4 @@ class Predictor:
         self.aug(aug_input)
         tensor = torch.as_tensor(aug_input.image.astype("float32").transpose(2, 0, 1))
         with torch.no_grad():
-            return self.model([{"image": tensor, "height": height, "width": width}])[0]
+            return self.model([{"image": tensor, "height": height, "width": width, **extra}])[0]
