@@ -191,3 +191,22 @@ def test_benchmark_official_needs_a_runner_for_the_meta_arch(tmp_path):
              "--iters", "1", "--train-iters", "0", "--official", str(tmp_path),
              "--output", str(tmp_path / "b.json"), *FAST]
         )  # fmt: skip
+
+
+def test_benchmark_clip_runs_a_video_in_order(tmp_path):
+    out = tmp_path / "clip.json"
+    torch_threads = torch.get_num_threads()
+    benchmark.main(
+        ["--config-file", "configs/VPSNet/vpsnet_R_18_FPN_synth_video_fusetrack.yaml",
+         "--threads", "1", "--warmup", "0", "--iters", "1", "--train-iters", "0", "--clip", "3",
+         "--output", str(out), "MODEL.WEIGHTS", "", *FAST]
+    )  # fmt: skip
+    torch.set_num_threads(torch_threads)
+    result = json.loads(out.read_text())
+    assert result["clip_frames"] == 3 and result["clip_latency_ms_per_frame"] > 0
+    assert result["clip_rss_mb_after_last_frame"] > 100
+    with pytest.raises(SystemExit, match="vp_shapes_val.*not a video dataset"):
+        benchmark.main(
+            ["--config-file", CONFIG, "--threads", "1", "--warmup", "0", "--iters", "1",
+             "--train-iters", "0", "--clip", "2", "--output", str(out), *FAST]
+        )  # fmt: skip

@@ -11,6 +11,10 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
 - GFLOPs per image (fvcore, via detectron2.utils.analysis) and the achieved GFLOP/s;
 - the share of inference time spent outside the dense convolution stack (torch.profiler:
   1 - time in aten::convolution and below / total);
+- with ``--clip N`` (video models, e.g. VPSNet): the first N frames of the first video of
+  DATASETS.TEST run in order as one video (``video_id`` / ``frame_id`` passed to the model):
+  median per-frame latency and the resident set size after the first and the last frame (the
+  state a video model carries must not grow with the clip);
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
   image with the same weights and threads (``tools/official_runners.py``) and the latency ratio
   ours / official.
@@ -51,6 +55,7 @@ def get_parser():
     parser.add_argument("--train-iters", type=int, default=5, help="0 skips training timing")
     parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
     parser.add_argument("--official", help="checkout of the official code to time for comparison")
+    parser.add_argument("--clip", type=int, default=0, help="frames of a video to run in order")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     return parser
 
@@ -109,6 +114,32 @@ def conv_share(predictor, image):
     return conv / total if total else float("nan")
 
 
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def clip_benchmark(cfg, predictor, num_frames):
+    """Per-frame latency and memory over the first ``num_frames`` frames of a test video."""
+    frames = [d for d in DatasetCatalog.get(cfg.DATASETS.TEST[0]) if "video_id" in d]
+    if not frames:
+        raise SystemExit(f"--clip: {cfg.DATASETS.TEST[0]!r} is not a video dataset")
+    video = [d for d in frames if d["video_id"] == frames[0]["video_id"]][:num_frames]
+    times, rss = [], []
+    for d in video:
+        image = read_image(d["file_name"], format="BGR")
+        t0 = time.perf_counter()
+        predictor(image, video_id=d["video_id"], frame_id=d["frame_id"])
+        times.append(time.perf_counter() - t0)
+        rss.append(_rss_mb())
+    return {
+        "clip_frames": len(video),
+        "clip_latency_ms_per_frame": statistics.median(times) * 1e3,
+        "clip_rss_mb_after_first_frame": rss[0],
+        "clip_rss_mb_after_last_frame": rss[-1],
+    }
+
+
 def train_step_time(cfg, warmup, iters):
     data = iter(Trainer.build_train_loader(cfg))
     batches = [next(data) for _ in range(warmup + iters)]  # data loading is not timed
@@ -165,6 +196,8 @@ def main(argv=None):
     if official:
         result["official_latency_ms"] = official[0] * 1e3
         result["latency_ratio_vs_official"] = latency / official[0]
+    if args.clip > 0:
+        result.update(clip_benchmark(cfg, predictor, args.clip))
     if args.train_iters > 0:
         result["train_step_s"] = train_step_time(cfg, 2, args.train_iters)
         result["train_ims_per_batch"] = cfg.SOLVER.IMS_PER_BATCH
