@@ -116,3 +116,12 @@ def test_warp_has_no_half_pixel_offset(shift):
     flow[:, 0] = shift
     out = warp(x, flow)
     assert torch.allclose(out[0, 0, 0, :2], torch.tensor([0.0, 10.0]) + 10 * shift)
+
+
+def test_a_new_fuse_module_leaves_the_features_unchanged():
+    # zero-initialised refine conv: fine-tuning from an image model starts from its features
+    fuse = FuseModule(channels=4)
+    feats = {"p2": torch.rand(1, 4, 32, 48), "p3": torch.rand(1, 4, 16, 24)}
+    refs = {k: torch.rand_like(v) for k, v in feats.items()}
+    out = fuse(feats, refs, torch.rand(1, 2, 128, 192))
+    assert all(torch.equal(out[k], feats[k]) for k in feats)

@@ -150,6 +150,10 @@ class FuseModule(nn.Module):
         nn.init.zeros_(self.flow_residual[-1].bias)
         self.tcea = TCEAFusion(channels)
         self.refine = nn.Conv2d(channels, channels, 3, padding=1)
+        # the scattered residual starts at zero: a model fine-tuned from image weights (as
+        # VPSNet's fusetrack stage is) starts from its image features
+        nn.init.zeros_(self.refine.weight)
+        nn.init.zeros_(self.refine.bias)
 
     def align(self, target: torch.Tensor, reference: torch.Tensor, flow: torch.Tensor):
         """The reference gather warped onto the target gather: flow (input resolution, input
