@@ -115,3 +115,14 @@ def test_raw_images_are_rgb_for_the_flow_network(video_frames):
     raw = model.raw_images(video_frames[:1])
     image = video_frames[0]["image"].float()  # BGR
     assert torch.equal(raw[0, :, :128, :192], image.flip(0))
+
+
+def test_training_with_a_frame_without_instances(train_batch):
+    # detectron2 gives proposals no gt_* fields for an image without GT: the track loss skips it
+    empty = dict(train_batch[0])
+    empty["instances"] = train_batch[0]["instances"][:0]
+    empty["sem_seg"] = train_batch[0]["sem_seg"].clone().fill_(0)
+    _, losses = _losses(_cfg(), [empty, train_batch[1]])
+    assert torch.isfinite(losses["loss_track"]) and losses["loss_track"].item() > 0
+    _, alone = _losses(_cfg(), [empty])
+    assert alone["loss_track"].item() == 0

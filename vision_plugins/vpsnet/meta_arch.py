@@ -153,7 +153,12 @@ class VPSNet(UPSNet):
         fg = [p[p.gt_classes < num_classes] for p in sampled]
         queries = self.embed(features, [p.proposal_boxes.tensor for p in fg])
         references = self.embed(ref_features, [r.gt_boxes.tensor for r in ref_instances])
-        targets = [track_targets(p.gt_track_ids, r.gt_track_ids) for p, r in zip(fg, ref_instances)]
+        targets = []
+        for p, r in zip(fg, ref_instances):
+            if p.has("gt_track_ids"):
+                targets.append(track_targets(p.gt_track_ids, r.gt_track_ids))
+            else:  # an image without GT instances: no gt_* fields on its proposals, no fg
+                targets.append(p.gt_classes.new_zeros(0))
         return track_loss(queries, references, targets)
 
     # -----------------------------------------------------------------------------------------
