@@ -108,6 +108,7 @@ def _video_batches(cfg):
     cfg = cfg.clone()
     cfg.defrost()
     cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN = (128,), 192
+    cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = 128, 192
     cfg.INPUT.CROP.ENABLED = False
     mapper = build_mapper(cfg, True)
