@@ -62,7 +62,8 @@ def panoptic_metadata(categories: List[dict]) -> dict:
     }
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
+    """A json file; unreadable or malformed files raise ValueError naming the path."""
     try:
         with open(path) as f:
             return json.load(f)
@@ -83,7 +84,7 @@ def load_panoptic_json(
     ``images`` entries of the json (any extension). Sets the metadata of ``dataset_name`` when
     given.
     """
-    data = _read_json(panoptic_json)
+    data = read_json(panoptic_json)
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise ValueError(f"panoptic json {panoptic_json!r} has no {key!r} list")
@@ -297,21 +298,32 @@ class PanopticMapper:
         instances.gt_track_ids = torch.as_tensor(ids, dtype=torch.int64)
         return instances
 
+    def map_test(self, record: dict, image: np.ndarray):
+        """Test input: the augmented ``image`` into ``record``; returns the transforms."""
+        aug = T.AugInput(image)
+        transforms = self.augmentations(aug)
+        record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
+        record.pop("segments_info", None)
+        return transforms
+
+    def map_train(self, record: dict, image: np.ndarray):
+        """Training input: augmented ``image``, ``sem_seg`` and ``instances`` into ``record``;
+        returns the transforms (video mappers apply them to the reference frame)."""
+        aug = T.AugInput(image, sem_seg=self.segment_index(record, image.shape[:2]))
+        transforms = self.augmentations(aug)
+        index = aug.sem_seg.astype(np.int64)
+        segments = record.pop("segments_info")
+        record.pop("pan_seg_file_name")
+        record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
+        record["sem_seg"] = self.semantic(index, segments)
+        record["instances"] = self.instances(index, segments)
+        return transforms
+
     def __call__(self, dataset_dict: dict) -> dict:
         record = dict(dataset_dict)
         image = self.read_image(record)
-        if not self.is_train:
-            aug = T.AugInput(image)
-            self.augmentations(aug)
-            record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
-            record.pop("segments_info", None)
-            return record
-        aug = T.AugInput(image, sem_seg=self.segment_index(record, image.shape[:2]))
-        self.augmentations(aug)
-        image, index = aug.image, aug.sem_seg.astype(np.int64)
-        segments = record.pop("segments_info")
-        record.pop("pan_seg_file_name")
-        record["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        record["sem_seg"] = self.semantic(index, segments)
-        record["instances"] = self.instances(index, segments)
+        if self.is_train:
+            self.map_train(record, image)
+        else:
+            self.map_test(record, image)
         return record

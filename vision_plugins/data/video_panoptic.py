@@ -20,7 +20,6 @@ Training uses the annotated frames as targets, each paired with reference frames
 (:class:`VideoInferenceSampler`), so the dataset's evaluator sees each video from its first frame.
 """
 
-import json
 import os
 from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -34,7 +33,7 @@ from detectron2.data import transforms as T
 from detectron2.utils import comm
 
 from .mappers import MAPPER_REGISTRY
-from .panoptic import IGNORE_LABEL, PanopticMapper, load_panoptic_json
+from .panoptic import IGNORE_LABEL, PanopticMapper, load_panoptic_json, read_json
 
 __all__ = [
     "frame_key",
@@ -51,14 +50,6 @@ __all__ = [
 ]
 
 FRAME_ID_BASE = 10000  # Cityscapes-VPS image id = video * 10000 + frame
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read video panoptic json {path!r}: {e}") from e
 
 
 def frame_key(image_id, file_name: str = "") -> Tuple[int, int]:
@@ -88,7 +79,7 @@ def load_video_panoptic(
     """Per-frame dataset dicts of a video panoptic split (see the module docstring); frames
     and annotations are matched by ``(video_id, frame_id)`` (:func:`frame_key`), so the two
     jsons may use different id schemes, as Cityscapes-VPS's do."""
-    frames = _read_json(image_json).get("images")
+    frames = read_json(image_json).get("images")
     if not isinstance(frames, list):
         raise ValueError(f"video panoptic json {image_json!r} has no 'images' list")
     annotated = {}
@@ -358,24 +349,15 @@ class VideoPanopticMapper(PanopticMapper):
         refs = record.pop("references", None)
         image = self.read_image(record)
         if not self.is_train:
-            aug = T.AugInput(image)
-            transforms = self.augmentations(aug)
-            record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
+            transforms = self.map_test(record, image)
             if self.with_flow and record["frame_id"] > 1:
                 record["flow"] = self._flow(record, record["frame_id"] - 1, transforms)
-            record.pop("segments_info", None)
             return record
         if not refs:
             raise KeyError("training sample without 'references': use prepare_dataset")
         ref = refs[np.random.randint(len(refs))]
-        aug = T.AugInput(image, sem_seg=self.segment_index(record, image.shape[:2]))
-        transforms = self.augmentations(aug)
-        image, index = aug.image, aug.sem_seg.astype(np.int64)
-        segments = record.pop("segments_info")
-        record.pop("pan_seg_file_name")
-        record["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        record["sem_seg"] = self.semantic(index, segments)
-        record["instances"] = self.instances(index, segments)
+        transforms = self.map_train(record, image)
+        image = record["image"].permute(1, 2, 0).numpy()
         ref_raw = self.read_image(ref)
         ref_image = transforms.apply_image(ref_raw)
         if ref_image.shape != image.shape:
