@@ -177,6 +177,7 @@ class VPSNet(UPSNet):
         video = x.get("video_id")
         if self._video is None or video is None or self._video[0] != video:
             self.memory.reset()
+            self._untracked = 0  # ids given so far in this video without the track head
             self._video = None
         images = self.preprocess_image([x])
         features = self.backbone(images.tensor)
@@ -206,9 +207,8 @@ class VPSNet(UPSNet):
                 embeddings = self.embed(features, [boxes])[0]
                 ids = self.memory.update(embeddings, boxes, kept.pred_classes, kept.scores)
             else:  # untracked: every instance a new object (ids unique within the video)
-                start = len(self.memory.ids)
-                ids = torch.arange(start + 1, start + len(kept) + 1)
-                self.memory.ids.extend(ids.tolist())
+                ids = torch.arange(self._untracked + 1, self._untracked + len(kept) + 1)
+                self._untracked += len(kept)
             kept.pred_track_ids = ids.to(boxes.device)
             d.pred_track_ids = torch.full_like(d.det_index, -1)
             d.pred_track_ids[kept.det_index] = kept.pred_track_ids

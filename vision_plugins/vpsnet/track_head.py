@@ -13,7 +13,7 @@ ids are 1, 2, ... in order of appearance per video; a matched track's embedding,
 become the detection's.
 """
 
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -125,14 +125,14 @@ def assign_tracks(scores: torch.Tensor) -> torch.Tensor:
 
 
 class TrackMemory:
-    """The tracks of the current video: embedding, last box and class per track id."""
+    """The tracks of the current video: embedding, last box and class per track; track id k is
+    row k - 1."""
 
     def __init__(self, coeffs: Sequence[float], dummy_iou: float = 0.0):
         self.coeffs, self.dummy_iou = list(coeffs), dummy_iou
         self.reset()
 
     def reset(self):
-        self.ids: List[int] = []
         self.embeddings: Optional[torch.Tensor] = None
         self.boxes: Optional[torch.Tensor] = None
         self.classes: Optional[torch.Tensor] = None
@@ -145,34 +145,27 @@ class TrackMemory:
         scores: torch.Tensor,
     ) -> torch.Tensor:
         """Track ids (long, N) of this frame's detections; the memory takes their state."""
-        n = len(embeddings)
-        if self.embeddings is None or not self.ids:
-            columns = torch.zeros(n, dtype=torch.long)
-        else:
-            aff = affinity(embeddings, self.embeddings)
+        if self.embeddings is None:
+            self.embeddings = embeddings.new_zeros(0, embeddings.shape[1])
+            self.boxes, self.classes = boxes.new_zeros(0, 4), classes.new_zeros(0)
+        columns = torch.zeros(len(embeddings), dtype=torch.long, device=embeddings.device)
+        if len(self.embeddings):
             s = match_scores(
-                aff,
+                affinity(embeddings, self.embeddings),
                 scores,
                 box_iou(boxes, self.boxes),
                 classes[:, None] == self.classes[None, :],
                 self.coeffs,
                 self.dummy_iou,
             )
-            columns = assign_tracks(s).cpu()
-        track_ids = torch.empty(n, dtype=torch.long)
-        if self.embeddings is None:
-            self.embeddings = embeddings.new_zeros(0, embeddings.shape[1])
-            self.boxes, self.classes = boxes.new_zeros(0, 4), classes.new_zeros(0)
-        for i, col in enumerate(columns.tolist()):
-            if col == 0:
-                self.ids.append(len(self.ids) + 1)
-                self.embeddings = torch.cat([self.embeddings, embeddings[i : i + 1]])
-                self.boxes = torch.cat([self.boxes, boxes[i : i + 1]])
-                self.classes = torch.cat([self.classes, classes[i : i + 1]])
-                track_ids[i] = self.ids[-1]
-            else:
-                self.embeddings[col - 1] = embeddings[i]
-                self.boxes[col - 1] = boxes[i]
-                self.classes[col - 1] = classes[i]
-                track_ids[i] = self.ids[col - 1]
-        return track_ids
+            columns = assign_tracks(s)
+        new = columns == 0
+        matched = columns[~new] - 1
+        self.embeddings[matched] = embeddings[~new]
+        self.boxes[matched] = boxes[~new]
+        self.classes[matched] = classes[~new]
+        columns[new] = len(self.embeddings) + 1 + torch.arange(int(new.sum()), device=new.device)
+        self.embeddings = torch.cat([self.embeddings, embeddings[new]])
+        self.boxes = torch.cat([self.boxes, boxes[new]])
+        self.classes = torch.cat([self.classes, classes[new]])
+        return columns
