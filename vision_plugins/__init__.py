@@ -20,6 +20,7 @@ from . import (  # noqa: F401,E402  (registration)
     upsnet,
     vpsnet,
     yolact,
+    yolact_edge,
 )
 from .config import add_vision_plugins_config  # noqa: E402
 

@@ -14,6 +14,7 @@ from .retinaface.config import add_retinaface_config
 from .upsnet.config import add_upsnet_config
 from .vpsnet.config import add_vpsnet_config
 from .yolact.config import add_yolact_config
+from .yolact_edge.config import add_yolact_edge_config
 
 __all__ = ["add_vision_plugins_config", "add_engine_config"]
 
@@ -27,6 +28,7 @@ _ARCH_CONFIGS = [
     add_upsnet_config,
     add_vpsnet_config,
     add_yolact_config,
+    add_yolact_edge_config,
 ]
 
 

@@ -61,27 +61,40 @@ class YolactFPN(Backbone):
             "channels": cfg.MODEL.YOLACT.FPN_CHANNELS,
         }
 
-    def forward(self, x):
-        feats = self.bottom_up(x)
-        convouts = [feats[f] for f in self.in_features]
+    def phase1(self, convouts):
+        """Laterals and top-down sums (YolactEdge's ``fpn_phase_1``): C3-C5 -> (sums [S3, S4,
+        S5], laterals [L3, L4, L5])."""
         n = len(convouts)
-        outs = [None] * n
+        sums, laterals = [None] * n, [None] * n
         top = None
         for i, lat in enumerate(self.lat_layers):
             j = n - 1 - i
+            laterals[j] = lat(convouts[j])
             if top is not None:
                 h, w = convouts[j].shape[-2:]
                 top = F.interpolate(top, size=(h, w), mode="bilinear", align_corners=False)
-                top = top + lat(convouts[j])
+                top = top + laterals[j]
             else:
-                top = lat(convouts[j])
-            outs[j] = top
+                top = laterals[j]
+            sums[j] = top
+        return sums, laterals
+
+    def phase2(self, sums):
+        """3x3 output convs + ReLU and the P6/P7 convs (YolactEdge's ``fpn_phase_2``): [S3, S4,
+        S5] -> [P3, ..., P7]; the inputs are not modified."""
+        n = len(sums)
+        outs = list(sums)
         for i, pred in enumerate(self.pred_layers):
             j = n - 1 - i
-            outs[j] = F.relu_(pred(outs[j]))
+            outs[j] = F.relu_(pred(sums[j]))
         for down in self.downsample_layers:
             outs.append(down(outs[-1]))
-        return dict(zip(self._out_features, outs))
+        return outs
+
+    def forward(self, x):
+        feats = self.bottom_up(x)
+        sums, _ = self.phase1([feats[f] for f in self.in_features])
+        return dict(zip(self._out_features, self.phase2(sums)))
 
 
 @BACKBONE_REGISTRY.register()

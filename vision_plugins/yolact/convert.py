@@ -25,7 +25,13 @@ from ..checkpoint import CheckpointFormatError, check_converted, register_conver
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
-__all__ = ["convert_yolact", "convert_yolact_plus", "official_to_ours"]
+__all__ = [
+    "convert_yolact",
+    "convert_yolact_plus",
+    "official_to_ours",
+    "reference_cfg",
+    "reference_shapes",
+]
 
 _DEPTHS = {6: 50, 23: 101, 36: 152}  # blocks in layers.2 -> ResNet depth
 
@@ -75,11 +81,10 @@ def _required(state_dict, key):
     return state_dict[key]
 
 
-def _reference_shapes(state_dict, plus):
-    """{key: shape} of the YOLACT model the official ``state_dict`` describes."""
+def reference_cfg(state_dict, plus):
+    """The config of the YOLACT model the official ``state_dict`` describes."""
     from ..engine.defaults import default_cfg
     from ..layers.resnet import dcn_blocks
-    from .meta_arch import YOLACT
 
     blocks = [
         1 + max(int(m.group(2)) for k in state_dict
@@ -115,8 +120,13 @@ def _reference_shapes(state_dict, plus):
                 break
         else:
             raise CheckpointFormatError("deformable blocks in an unsupported arrangement")
+    return cfg
+
+
+def reference_shapes(cfg, meta_arch):
+    """{key: shape} of ``meta_arch(cfg)``, built on the meta device."""
     with torch.device("meta"):
-        model = YOLACT(cfg)
+        model = meta_arch(cfg)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -131,7 +141,9 @@ def _check(state_dict, plus, name):
                 raise CheckpointFormatError(
                     f"key {key!r} belongs to YOLACT++: convert with --arch yolact_plus"
                 )
-    expected = _reference_shapes(state_dict, plus)
+    from .meta_arch import YOLACT
+
+    expected = reference_shapes(reference_cfg(state_dict, plus), YOLACT)
     return check_converted(official_to_ours(state_dict), expected, name)
 
 

@@ -13,6 +13,7 @@ __all__ = ["YolactDatasetMapper", "build_yolact_test_augmentation"]
 
 
 @register_test_augmentation("YOLACT")
+@register_test_augmentation("YolactEdge")
 def build_yolact_test_augmentation(cfg):
     return [FixedSizeResize(cfg.MODEL.YOLACT.MAX_SIZE)]
 

@@ -144,10 +144,16 @@ class YOLACT(nn.Module):
     def forward_features(self, images: torch.Tensor):
         """Network outputs: loc (N, P, 4), conf logits (N, P, C+1), coefs (N, P, k), priors
         (P, 4), proto (N, Hp, Wp, k), features."""
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        features = self.backbone(images)
-        feats = [features[f] for f in self.in_features]
+        features = self.backbone(self._memory_format(images))
+        return self.predict([features[f] for f in self.in_features])
+
+    def _memory_format(self, images):
+        return (
+            images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+        )
+
+    def predict(self, feats):
+        """ProtoNet, prediction head and anchors on the FPN levels ``feats`` (P3 first)."""
         proto = self.proto_net(feats[0]).permute(0, 2, 3, 1).contiguous()
         loc, conf, coefs = self.head(feats)
         priors = self.anchor_generator(feats)
@@ -155,13 +161,23 @@ class YOLACT(nn.Module):
 
     def forward(self, batched_inputs: List[Dict]):
         images = self.preprocess_image(batched_inputs)
-        loc, conf, coefs, priors, proto, feats = self.forward_features(images.tensor)
+        outputs = self.forward_features(images.tensor)
         if self.training:
-            segm = self.semantic_seg_conv(feats[0]) if self.semantic_seg_conv is not None else None
-            targets = [self._targets(x, hw) for x, hw in zip(batched_inputs, images.image_sizes)]
-            return yolact_losses(
-                loc, conf, coefs, priors, proto, segm, targets, self.loss_cfg, self.maskiou_net
-            )
+            return self.losses(batched_inputs, images, outputs)
+        return self.inference(batched_inputs, images, outputs)
+
+    def losses(self, batched_inputs, images: ImageList, outputs):
+        """YOLACT's losses of ``forward_features`` outputs against the inputs' instances."""
+        loc, conf, coefs, priors, proto, feats = outputs
+        segm = self.semantic_seg_conv(feats[0]) if self.semantic_seg_conv is not None else None
+        targets = [self._targets(x, hw) for x, hw in zip(batched_inputs, images.image_sizes)]
+        return yolact_losses(
+            loc, conf, coefs, priors, proto, segm, targets, self.loss_cfg, self.maskiou_net
+        )
+
+    def inference(self, batched_inputs, images: ImageList, outputs):
+        """``[{"instances": Instances}]`` of ``forward_features`` outputs."""
+        loc, conf, coefs, priors, proto, _ = outputs
         scores = F.softmax(conf, -1)
         results = []
         for i, x in enumerate(batched_inputs):
