@@ -133,6 +133,34 @@ def import_official_yolact(path, config_name):
     )
 
 
+def import_official_yolact_edge(path, config_name):
+    """haotian-liu/yolact_edge's modules from the checkout at ``path``, set to ``config_name``,
+    with runtime shims only: ``torch.cuda.current_device`` (called at import), and stub
+    ``pyximport`` / ``yolact_edge.utils.cython_nms`` modules (the Cython NMS is only used by the
+    traditional NMS; set ``net.detect.use_fast_nms = True`` as ``eval.py`` does by default).
+    Returns a namespace with ``Yolact``, ``cfg``, ``postprocess`` and ``OpticalFlowLoss``."""
+    import types
+
+    torch.cuda.current_device = lambda: 0
+    pyx = types.ModuleType("pyximport")
+    pyx.install = lambda *args, **kwargs: None
+    sys.modules.setdefault("pyximport", pyx)
+    with official_imports(path, ("yolact_edge",)):
+        nms = types.ModuleType("yolact_edge.utils.cython_nms")
+        nms.nms = None  # the traditional NMS only
+        sys.modules["yolact_edge.utils.cython_nms"] = nms
+        from yolact_edge.data.config import cfg, set_cfg
+        from yolact_edge.layers.modules.optical_flow_loss import OpticalFlowLoss
+        from yolact_edge.layers.output_utils import postprocess
+        from yolact_edge.yolact import Yolact
+
+    set_cfg(config_name)
+    cfg.mask_proto_debug = False
+    return types.SimpleNamespace(
+        Yolact=Yolact, cfg=cfg, postprocess=postprocess, OpticalFlowLoss=OpticalFlowLoss
+    )
+
+
 @official_runner("YOLACT")
 def yolact(path, cfg, model, image):
     """dbolya/yolact ``eval.py`` on one image: ``FastBaseTransform`` (bilinear resize to

@@ -19,6 +19,7 @@ from .transforms import (  # noqa: F401
     build_test_augmentation,
     register_test_augmentation,
 )
+from .video_instances import register_builtin_youtube_vis
 from .video_panoptic import (  # noqa: F401
     VideoPanopticMapper,
     load_video_panoptic,
@@ -32,4 +33,5 @@ register_builtin_densepose()
 register_builtin_mpii()
 register_builtin_panoptic()
 register_builtin_video_panoptic()
+register_builtin_youtube_vis()
 register_builtin_widerface()

@@ -16,6 +16,7 @@ from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
 from .coco import MaskScoreCOCOEvaluator
 from .densepose import DensePoseGPSEvaluator, geodesics_for
 from .panoptic import PanopticSemSegEvaluator
+from .video_instances import VideoInstanceEvaluator
 from .vpq import AnnotatedFramesOnly, VPQEvaluator
 
 __all__ = [
@@ -143,3 +144,10 @@ def _video_panoptic(cfg, dataset_name, output_folder):
             AnnotatedFramesOnly(COCOPanopticEvaluator(dataset_name, output_folder)),
         ]
     )
+
+
+@register_evaluator("video_instances")
+def _video_instances(cfg, dataset_name, output_folder):
+    """Per-frame COCO box / mask AP on the annotated frames, pooled over the videos and split by
+    the outputs' ``is_keyframe`` (``VideoInstanceEvaluator``)."""
+    return VideoInstanceEvaluator(dataset_name, output_dir=output_folder)

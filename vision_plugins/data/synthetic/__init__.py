@@ -14,6 +14,7 @@ from typing import Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ..video_instances import register_synthetic_video_instances
 from .common import (
     SYNTHETIC_DATASETS,
     SyntheticSpec,
@@ -79,3 +80,4 @@ def register_all_synthetic(root: Optional[str] = None) -> None:
                 **spec.metadata,
                 **extra,
             )
+    register_synthetic_video_instances()  # vp_video_instances_*: views of vp_video_panoptic_*
