@@ -13,7 +13,6 @@ loss (``extra_loss``) and the flow-training predictions and loss (``forward_flow
 import os
 import sys
 
-import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
