@@ -15,6 +15,9 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
   DATASETS.TEST run in order as one video (``video_id`` / ``frame_id`` passed to the model):
   median per-frame latency and the resident set size after the first and the last frame (the
   state a video model carries must not grow with the clip);
+- with ``--clip N --vs-yolact`` (YolactEdge): the same clip through YOLACT with the same weights
+  and through YolactEdge, alternating over ``--iters`` rounds: frames per second per clip,
+  median YOLACT / keyframe / non-keyframe latency, the non-keyframe and whole-clip speed-ups;
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
   image with the same weights and threads (``tools/official_runners.py``) and the latency ratio
   ours / official.
@@ -56,6 +59,9 @@ def get_parser():
     parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
     parser.add_argument("--official", help="checkout of the official code to time for comparison")
     parser.add_argument("--clip", type=int, default=0, help="frames of a video to run in order")
+    parser.add_argument(
+        "--vs-yolact", action="store_true", help="with --clip: YolactEdge vs YOLACT, same weights"
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     return parser
 
@@ -121,10 +127,7 @@ def _rss_mb():
 
 def clip_benchmark(cfg, predictor, num_frames):
     """Per-frame latency and memory over the first ``num_frames`` frames of a test video."""
-    frames = [d for d in DatasetCatalog.get(cfg.DATASETS.TEST[0]) if "video_id" in d]
-    if not frames:
-        raise SystemExit(f"--clip: {cfg.DATASETS.TEST[0]!r} is not a video dataset")
-    video = [d for d in frames if d["video_id"] == frames[0]["video_id"]][:num_frames]
+    video = clip_frames(cfg, num_frames)
     times, rss = [], []
     for d in video:
         image = read_image(d["file_name"], format="BGR")
@@ -138,6 +141,65 @@ def clip_benchmark(cfg, predictor, num_frames):
         "clip_rss_mb_after_first_frame": rss[0],
         "clip_rss_mb_after_last_frame": rss[-1],
     }
+
+
+def clip_frames(cfg, num_frames):
+    """The first ``num_frames`` frames (dataset dicts) of the first video of DATASETS.TEST."""
+    frames = [d for d in DatasetCatalog.get(cfg.DATASETS.TEST[0]) if "video_id" in d]
+    if not frames:
+        raise SystemExit(f"--clip: {cfg.DATASETS.TEST[0]!r} is not a video dataset")
+    return [d for d in frames if d["video_id"] == frames[0]["video_id"]][:num_frames]
+
+
+def yolact_edge_vs_yolact(cfg, predictor, num_frames, rounds):
+    """One clip through YOLACT (same weights, every frame a full forward) and through
+    YolactEdge (keyframe every KEYFRAME_INTERVAL), the two alternating over ``rounds`` after a
+    warm-up round; every round is a new video for YolactEdge."""
+    if cfg.MODEL.META_ARCHITECTURE != "YolactEdge":
+        raise SystemExit("--vs-yolact needs a YolactEdge config")
+    yolact_cfg = cfg.clone()
+    yolact_cfg.defrost()
+    yolact_cfg.MODEL.META_ARCHITECTURE = "YOLACT"
+    yolact_cfg.MODEL.WEIGHTS = ""
+    yolact = Predictor(yolact_cfg)
+    edge = {k: v for k, v in predictor.model.state_dict().items()}
+    unexpected = yolact.model.load_state_dict(edge, strict=False).unexpected_keys
+    assert all(k.startswith(("flow_", "spa.")) for k in unexpected), unexpected
+    images = [read_image(d["file_name"], format="BGR") for d in clip_frames(cfg, num_frames)]
+    full, key, nonkey, clip_yolact, clip_edge = [], [], [], [], []
+    for r in range(rounds + 1):
+        times = []
+        for image in images:
+            t0 = time.perf_counter()
+            yolact(image)
+            times.append(time.perf_counter() - t0)
+        edge_times, flags = [], []
+        for image in images:
+            t0 = time.perf_counter()
+            out = predictor(image, video_id=("benchmark", r))
+            edge_times.append(time.perf_counter() - t0)
+            flags.append(out["is_keyframe"])
+        if r == 0:
+            continue  # warm-up
+        full += times
+        key += [t for t, k in zip(edge_times, flags) if k]
+        nonkey += [t for t, k in zip(edge_times, flags) if not k]
+        clip_yolact.append(sum(times))
+        clip_edge.append(sum(edge_times))
+    med = statistics.median
+    out = {
+        "clip_frames": len(images),
+        "keyframe_interval": cfg.MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL,
+        "yolact_ms_per_frame": med(full) * 1e3,
+        "keyframe_ms": med(key) * 1e3,
+        "yolact_clip_fps": len(images) / med(clip_yolact),
+        "yolact_edge_clip_fps": len(images) / med(clip_edge),
+        "clip_speedup": med(clip_yolact) / med(clip_edge),
+    }
+    if nonkey:
+        out["nonkeyframe_ms"] = med(nonkey) * 1e3
+        out["nonkeyframe_speedup"] = med(full) / med(nonkey)
+    return out
 
 
 def train_step_time(cfg, warmup, iters):
@@ -196,8 +258,12 @@ def main(argv=None):
     if official:
         result["official_latency_ms"] = official[0] * 1e3
         result["latency_ratio_vs_official"] = latency / official[0]
+    if args.vs_yolact and args.clip <= 0:
+        raise SystemExit("--vs-yolact needs --clip N")
     if args.clip > 0:
         result.update(clip_benchmark(cfg, predictor, args.clip))
+    if args.vs_yolact:
+        result.update(yolact_edge_vs_yolact(cfg, predictor, args.clip, args.iters))
     if args.train_iters > 0:
         result["train_step_s"] = train_step_time(cfg, 2, args.train_iters)
         result["train_ims_per_batch"] = cfg.SOLVER.IMS_PER_BATCH
