@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Export a model to TorchScript.
 
-    python tools/export_model.py --config-file configs/YolactEdge/yolact_edge_R_50_FPN_550_ytvis.yaml \
+    python tools/export_model.py \
+        --config-file configs/YolactEdge/yolact_edge_R_50_FPN_550_ytvis.yaml \
         --output exported/ [MODEL.WEIGHTS model.pth]
 
-YolactEdge (the only architecture exported so far): ``keyframe.ts`` and ``nonkeyframe.ts``
-(``vision_plugins.yolact_edge.export``: inputs, outputs and what stays in Python) and
-``export.json`` (input size, channel order, keyframe interval). The exported graphs are checked
-against the eager model on a fresh input before they are written.
+Architectures with an exporter (``vision_plugins.export.EXPORTERS``): YolactEdge, written as
+``keyframe.ts`` and ``nonkeyframe.ts`` (``vision_plugins/export/yolact_edge.py``: inputs,
+outputs and what stays in Python). ``export.json`` holds the exporter's metadata (input size,
+channel order, ...). The exported graphs are checked against the eager model on fresh inputs
+before they are written.
 """
 
 import argparse
@@ -15,11 +17,11 @@ import json
 import os
 import sys
 
-import torch
+from detectron2.checkpoint import DetectionCheckpointer
 
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.engine import Trainer, setup_cfg
-from vision_plugins.yolact_edge.export import export_torchscript
+from vision_plugins.export import EXPORTERS
 
 
 def get_parser():
@@ -31,55 +33,25 @@ def get_parser():
     return parser
 
 
-def check(traced, eager, inputs, name):
-    with torch.no_grad():
-        for i, (a, b) in enumerate(zip(traced(*inputs), eager(*inputs))):
-            if not torch.allclose(a, b, rtol=1e-4, atol=1e-4):
-                raise RuntimeError(
-                    f"{name}: exported output {i} differs from the eager model by "
-                    f"{(a - b).abs().max().item():.3g}"
-                )
-
-
 def main(argv=None):
     args = get_parser().parse_args(argv)
     cfg = setup_cfg(args.config_file, list(args.opts))
-    if cfg.MODEL.META_ARCHITECTURE != "YolactEdge":
+    exporter = EXPORTERS.get(cfg.MODEL.META_ARCHITECTURE)
+    if exporter is None:
         raise SystemExit(
-            f"export_model: MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} cannot be "
-            "exported yet (supported: YolactEdge)"
+            f"export_model: MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} has no "
+            f"exporter; available: {sorted(EXPORTERS)}"
         )
-    from detectron2.checkpoint import DetectionCheckpointer
-
     model = Trainer.build_model(cfg)
     DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    size = cfg.MODEL.YOLACT.MAX_SIZE
-    keyframe, nonkeyframe = export_torchscript(model, size, args.batch)
-    from vision_plugins.yolact_edge.export import KeyframeNetwork, NonKeyframeNetwork
-
-    g = torch.Generator().manual_seed(1)
-    images = torch.rand(args.batch, 3, size, size, generator=g) * 255
-    check(keyframe, KeyframeNetwork(model).eval(), (images,), "keyframe")
-    with torch.no_grad():
-        state = keyframe(images)[5:]
-    nonkey_inputs = (torch.flip(images, dims=[3]), *state)
-    check(nonkeyframe, NonKeyframeNetwork(model).eval(), nonkey_inputs, "nonkeyframe")
+    graphs, meta = exporter(model.eval(), cfg, args.batch)
     os.makedirs(args.output, exist_ok=True)
-    keyframe.save(os.path.join(args.output, "keyframe.ts"))
-    nonkeyframe.save(os.path.join(args.output, "nonkeyframe.ts"))
-    meta = {
-        "config_file": args.config_file,
-        "weights": cfg.MODEL.WEIGHTS or None,
-        "input_size": size,
-        "batch": args.batch,
-        "input_format": cfg.INPUT.FORMAT,
-        "keyframe_interval": cfg.MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL,
-        "num_classes": cfg.MODEL.YOLACT.NUM_CLASSES,
-    }
+    for name, graph in graphs.items():
+        graph.save(os.path.join(args.output, name))
+    meta = {"config_file": args.config_file, "weights": cfg.MODEL.WEIGHTS or None, **meta}
     with open(os.path.join(args.output, "export.json"), "w") as f:
         json.dump(meta, f, indent=2)
-    print(f"wrote keyframe.ts, nonkeyframe.ts and export.json to {args.output}")
+    print(f"wrote {', '.join(graphs)} and export.json to {args.output}")
     return 0
 
 

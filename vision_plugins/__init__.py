@@ -15,6 +15,7 @@ from . import (  # noqa: F401,E402  (registration)
     data,
     densepose_uv,
     evaluation,
+    export,
     pose_hourglass,
     retinaface,
     upsnet,

@@ -1,6 +1,7 @@
 """YOLACT data: the official fixed-size input (``FixedSizeResize`` to MAX_SIZE²) for training,
 testing and ``Predictor``, and a mapper that keeps crowd boxes for the matcher."""
 
+import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.data import DatasetMapper
@@ -56,5 +57,5 @@ class YolactDatasetMapper(DatasetMapper):
             for obj in dataset_dict["annotations"]
             if obj.get("iscrowd", 0)
         ]
-        dataset_dict["crowd_boxes"] = torch.as_tensor(crowd, dtype=torch.float32).reshape(-1, 4)
+        dataset_dict["crowd_boxes"] = torch.as_tensor(np.asarray(crowd, np.float32)).reshape(-1, 4)
         super()._transform_annotations(dataset_dict, transforms, image_shape)

@@ -1,4 +1,4 @@
-"""TorchScript export of YolactEdge's two paths (``tools/export_model.py``).
+"""TorchScript export of YolactEdge's two paths (``tools/export_model.py``, exporter "YolactEdge").
 
 Both graphs take the network input as the test transform makes it: a float N x 3 x S x S batch
 (S = MODEL.YOLACT.MAX_SIZE) in INPUT.FORMAT channel order, 0-255; normalisation is inside.
@@ -16,9 +16,10 @@ Priors are traced as constants of the S x S input.
 import torch
 from torch import nn
 
-from .meta_arch import KeyframeState
+from ..yolact_edge.meta_arch import KeyframeState
+from .registry import register_exporter
 
-__all__ = ["KeyframeNetwork", "NonKeyframeNetwork", "export_torchscript"]
+__all__ = ["KeyframeNetwork", "NonKeyframeNetwork", "export_yolact_edge"]
 
 
 class _Normalised(nn.Module):
@@ -46,17 +47,40 @@ class NonKeyframeNetwork(_Normalised):
         return loc, conf, coefs, priors, proto
 
 
+def _check(traced, eager, inputs, name):
+    with torch.no_grad():
+        for i, (a, b) in enumerate(zip(traced(*inputs), eager(*inputs))):
+            if not torch.allclose(a, b, rtol=1e-4, atol=1e-4):
+                raise RuntimeError(
+                    f"{name}: exported output {i} differs from the eager model by "
+                    f"{(a - b).abs().max().item():.3g}"
+                )
+
+
+@register_exporter("YolactEdge")
 @torch.no_grad()
-def export_torchscript(model, size: int, batch: int = 1):
-    """Traced ``(keyframe, nonkeyframe)`` modules of an eval-mode YolactEdge for S = ``size``."""
+def export_yolact_edge(model, cfg, batch: int = 1):
+    """``{"keyframe.ts": ..., "nonkeyframe.ts": ...}`` traced from an eval-mode YolactEdge for
+    S = MODEL.YOLACT.MAX_SIZE, each checked against the eager model on fresh inputs, and the
+    metadata a deployment needs."""
     model = model.eval()
+    size = cfg.MODEL.YOLACT.MAX_SIZE
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, size, size, generator=g) * 255
-    keyframe = KeyframeNetwork(model).eval()
+    keyframe, nonkeyframe = KeyframeNetwork(model).eval(), NonKeyframeNetwork(model).eval()
     key_outputs = keyframe(images)
     traced_key = torch.jit.trace(keyframe, (images,), check_trace=False)
     nonkey_inputs = (torch.roll(images, 3, dims=3), *key_outputs[5:])
-    traced_nonkey = torch.jit.trace(
-        NonKeyframeNetwork(model).eval(), nonkey_inputs, check_trace=False
-    )
-    return traced_key, traced_nonkey
+    traced_nonkey = torch.jit.trace(nonkeyframe, nonkey_inputs, check_trace=False)
+    fresh = torch.rand(batch, 3, size, size, generator=g) * 255
+    _check(traced_key, keyframe, (fresh,), "keyframe")
+    _check(traced_nonkey, nonkeyframe, (torch.flip(fresh, dims=[3]), *keyframe(fresh)[5:]),
+           "nonkeyframe")  # fmt: skip
+    meta = {
+        "input_size": size,
+        "batch": batch,
+        "input_format": cfg.INPUT.FORMAT,
+        "keyframe_interval": cfg.MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL,
+        "num_classes": cfg.MODEL.YOLACT.NUM_CLASSES,
+    }
+    return {"keyframe.ts": traced_key, "nonkeyframe.ts": traced_nonkey}, meta
