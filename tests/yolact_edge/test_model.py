@@ -100,6 +100,12 @@ def test_keyframe_schedule_and_reset(model):
         assert [o["is_keyframe"] for o in out] == [False, True, False]
         model.reset()
         assert model([{"image": video[0], "video_id": 2}])[0]["is_keyframe"]
+        # a shifted schedule: frame 0, then every 3rd from frame 2
+        model.keyframe_offset = 2
+        model.reset()
+        out = model([{"image": f, "video_id": 1} for f in video])
+        assert [o["is_keyframe"] for o in out] == [True, False, True, False, False, True, False]
+        model.keyframe_offset = 0
         # single images (no video_id) are independent keyframes
         assert all(o["is_keyframe"] for o in model([{"image": f} for f in video[:2]]))
         with pytest.raises(ValueError, match="mixes"):
@@ -239,6 +245,8 @@ def test_joint_stage_losses_and_frozen_layers():
 def test_config_errors():
     with pytest.raises(ValueError, match="KEYFRAME_INTERVAL"):
         build("MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "0")
+    with pytest.raises(ValueError, match="KEYFRAME_OFFSET"):
+        build("MODEL.YOLACT_EDGE.KEYFRAME_OFFSET", "3", "MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "3")
     with pytest.raises(ValueError, match="TRAIN_STAGE"):
         build("MODEL.YOLACT_EDGE.TRAIN_STAGE", "video")
 

@@ -13,6 +13,10 @@ def add_yolact_edge_config(cfg):
     # frames, counted from the video's first frame; the others reuse the keyframe's features.
     # 1 = every frame is a keyframe (plain YOLACT).
     c.KEYFRAME_INTERVAL = 5
+    # Phase of the schedule: frame i (0-based in its video) is a keyframe when i == 0 or
+    # (i - KEYFRAME_OFFSET) % KEYFRAME_INTERVAL == 0. Evaluating with each offset in
+    # 0..INTERVAL-1 puts the annotated frames of a video set at every distance from their keyframe.
+    c.KEYFRAME_OFFSET = 0
     # FeatFlowNet: the C3 laterals are reduced by one 3x3 conv + LeakyReLU per entry of
     # REDUCE_CHANNELS, then encoded with ENCODE_CHANNELS x (1, 2, 4) channels.
     c.FLOW = CN()

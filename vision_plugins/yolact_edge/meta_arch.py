@@ -49,7 +49,8 @@ class YolactEdge(YOLACT):
     """Inputs as ``YOLACT``; a video frame also carries ``video_id`` (and optionally
     ``frame_id``). At inference, frames of a video must arrive in order, one input at a time or
     in a batch (processed sequentially): a new ``video_id`` resets the keyframe state, and the
-    frames 0, K, 2K, ... of each video (K = MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL) are keyframes.
+    frames 0, K, 2K, ... of each video (K = MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL; shifted by
+    KEYFRAME_OFFSET, frame 0 always included) are keyframes.
     Inputs without ``video_id`` are independent images (all keyframes: YOLACT's outputs, bit for
     bit). Each output has YOLACT's ``instances`` plus ``is_keyframe``.
 
@@ -63,6 +64,7 @@ class YolactEdge(YOLACT):
         self,
         *,
         keyframe_interval: int = 5,
+        keyframe_offset: int = 0,
         reduce_channels=(64,),
         encode_channels: int = 64,
         use_scale_factor: bool = True,
@@ -83,6 +85,11 @@ class YolactEdge(YOLACT):
             raise ValueError(
                 f"MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL must be >= 1, got {keyframe_interval}"
             )
+        if not 0 <= keyframe_offset < keyframe_interval:
+            raise ValueError(
+                f"MODEL.YOLACT_EDGE.KEYFRAME_OFFSET must be in [0, KEYFRAME_INTERVAL), got "
+                f"{keyframe_offset}"
+            )
         if train_stage not in TRAIN_STAGES:
             raise ValueError(
                 f"MODEL.YOLACT_EDGE.TRAIN_STAGE={train_stage!r}; expected one of {TRAIN_STAGES}"
@@ -101,7 +108,7 @@ class YolactEdge(YOLACT):
         self.flow_pre_convs = nn.Sequential(*layers)
         self.flow_net = FeatFlowNet(2 * c, encode_channels, channels)
         self.spa = SPA(channels) if use_spa else None
-        self.keyframe_interval = keyframe_interval
+        self.keyframe_interval, self.keyframe_offset = keyframe_interval, keyframe_offset
         self.use_scale_factor, self.use_scale_bias = use_scale_factor, use_scale_bias
         self.train_stage = train_stage
         self.fm_loss_location, self.fm_loss_weight = fm_loss_location, fm_loss_weight
@@ -117,6 +124,7 @@ class YolactEdge(YOLACT):
         e = cfg.MODEL.YOLACT_EDGE
         ret.update(
             keyframe_interval=e.KEYFRAME_INTERVAL,
+            keyframe_offset=e.KEYFRAME_OFFSET,
             reduce_channels=tuple(e.FLOW.REDUCE_CHANNELS),
             encode_channels=e.FLOW.ENCODE_CHANNELS,
             use_scale_factor=e.USE_SCALE_FACTOR,
@@ -220,7 +228,8 @@ class YolactEdge(YOLACT):
         if x["video_id"] != self._video_id or self._keyframe is None:
             self.reset()
             self._video_id = x["video_id"]
-        keyframe = self._frames_seen % self.keyframe_interval == 0
+        i = self._frames_seen
+        keyframe = i == 0 or (i - self.keyframe_offset) % self.keyframe_interval == 0
         self._frames_seen += 1
         images = self.preprocess_image([x])
         if keyframe:
