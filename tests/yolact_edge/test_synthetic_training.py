@@ -42,7 +42,8 @@ def test_three_stages_transfer_features_at_keyframe_accuracy(tmp_path):
     flow_dir = _train("flow", tmp_path, "MODEL.WEIGHTS", image)
     flow_losses = _losses(flow_dir)
     assert flow_losses[-1] < 0.25 * flow_losses[0], flow_losses
-    joint = _train("joint", tmp_path, "MODEL.WEIGHTS", os.path.join(flow_dir, "model_final.pth"))
+    flow = os.path.join(flow_dir, "model_final.pth")
+    joint = os.path.join(_train("joint", tmp_path, "MODEL.WEIGHTS", flow), "model_final.pth")
     image_ap = _segm_ap(image, "MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "1")
     keyframes = _segm_ap(joint, "MODEL.YOLACT_EDGE.KEYFRAME_OFFSET", "4")  # annotated = key
     farthest = _segm_ap(joint)  # every annotated frame 4 frames after its keyframe
