@@ -48,7 +48,7 @@ def _detection_batches(cfg, h=64, w=80):
         test = {"image": image, "height": h, "width": w}
         expected = {"loss_focal", "loss_pull", "loss_push", "loss_off"}
         return [dict(test, instances=inst)], [test], expected
-    if cfg.MODEL.META_ARCHITECTURE == "YOLACT":
+    if cfg.MODEL.META_ARCHITECTURE in ("YOLACT", "YolactEdge"):
         expected = {"loss_box", "loss_cls", "loss_mask", "loss_semseg"}
         expected |= {"loss_maskiou"} if cfg.MODEL.YOLACT.MASKIOU.ENABLED else set()
         test = {"image": image, "height": h, "width": w}
@@ -121,13 +121,27 @@ def _video_batches(cfg):
     return [train], [test], expected
 
 
+def _yolact_edge_video_batches(cfg):
+    """A vp_video_instances training pair through YolactEdgeVideoMapper for the flow / joint
+    stages (frame + reference, + flow), and a test frame of a video."""
+    mapper = build_mapper(cfg, True)
+    train = mapper(mapper.prepare_dataset(DatasetCatalog.get("vp_video_instances_train"))[0])
+    test = build_mapper(cfg, False)(DatasetCatalog.get("vp_video_instances_val")[0])
+    yolact = {"loss_box", "loss_cls", "loss_mask", "loss_semseg"}
+    if cfg.MODEL.YOLACT_EDGE.TRAIN_STAGE == "flow":
+        return [train], [test], {"loss_flow"}
+    warp = {"loss_warp_" + k[len("loss_") :] for k in yolact}
+    return [train], [test], yolact | warp | {"loss_fm"}
+
+
 @pytest.mark.parametrize("rel", [c for c in CONFIGS if not os.path.basename(c).startswith("Base-")])
 def test_config_builds_trains_and_infers_on_cpu(rel):
     cfg = setup_cfg(os.path.join("configs", rel), ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
     check_datasets(cfg)  # names registered; NUM_CLASSES matches the training set
     torch.manual_seed(0)
     model = build_model(cfg)
-    pose = cfg.MODEL.META_ARCHITECTURE in ("StackedHourglassPose", "KeypointRegressionPose")
+    arch = cfg.MODEL.META_ARCHITECTURE
+    pose = arch in ("StackedHourglassPose", "KeypointRegressionPose")
     if pose:
         train, test, expected = _pose_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "RetinaFace":
@@ -138,7 +152,9 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
         train, test, expected = _panoptic_batches(cfg)
     elif cfg.MODEL.ROI_HEADS.NAME == "DensePoseUVROIHeads":
         train, test, expected = _densepose_batches(cfg)
-    elif cfg.MODEL.META_ARCHITECTURE == "YOLACT":  # FastMaskIoUNet needs >= 252 px inputs
+    elif arch == "YolactEdge" and cfg.MODEL.YOLACT_EDGE.TRAIN_STAGE != "image":
+        train, test, expected = _yolact_edge_video_batches(cfg)
+    elif arch in ("YOLACT", "YolactEdge"):  # FastMaskIoUNet needs >= 252 px inputs
         train, test, expected = _detection_batches(cfg, 256, 256)
     elif (
         cfg.MODEL.BACKBONE.NAME == "build_hourglass104_backbone" and cfg.MODEL.HOURGLASS.DEPTH == 5
