@@ -332,3 +332,17 @@ def test_frame_pairs():
         frame_pairs(dicts, [-1], annotated_only=False, flow_only=True)
     with pytest.raises(ValueError, match="no frame pairs"):
         frame_pairs(dicts, [20], annotated_only=False, flow_only=False)
+
+
+def test_predictor_streams_a_video_and_resets_on_a_new_one():
+    from vision_plugins.engine import Predictor
+
+    cfg = setup_cfg(CONFIG, TINY + ["MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "2"])
+    predictor = Predictor(cfg)
+    g = torch.Generator().manual_seed(4)
+    bgr = (torch.rand(5, 48, 72, 3, generator=g) * 255).byte().numpy()
+    flags = [predictor(f, video_id="a")["is_keyframe"] for f in bgr[:3]]
+    flags += [predictor(f, video_id="b")["is_keyframe"] for f in bgr[3:]]
+    assert flags == [True, False, True, True, False]
+    out = predictor(bgr[0])  # a single image: a keyframe at the image's own size
+    assert out["is_keyframe"] and out["instances"].image_size == (48, 72)
