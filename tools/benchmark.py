@@ -162,8 +162,9 @@ def yolact_edge_vs_yolact(cfg, predictor, num_frames, rounds):
     yolact_cfg.MODEL.META_ARCHITECTURE = "YOLACT"
     yolact_cfg.MODEL.WEIGHTS = ""
     yolact = Predictor(yolact_cfg)
-    edge = {k: v for k, v in predictor.model.state_dict().items()}
-    unexpected = yolact.model.load_state_dict(edge, strict=False).unexpected_keys
+    unexpected = yolact.model.load_state_dict(
+        predictor.model.state_dict(), strict=False
+    ).unexpected_keys
     assert all(k.startswith(("flow_", "spa.")) for k in unexpected), unexpected
     images = [read_image(d["file_name"], format="BGR") for d in clip_frames(cfg, num_frames)]
     full, key, nonkey, clip_yolact, clip_edge = [], [], [], [], []

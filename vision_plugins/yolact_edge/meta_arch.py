@@ -20,7 +20,7 @@ from torch import nn
 
 from ..yolact.backbone import YolactFPN
 from ..yolact.meta_arch import YOLACT
-from .modules import SPA, FeatFlowNet, conv_lrelu, pixel_flow_to_units, warp_features
+from .modules import SPA, FeatFlowNet, conv_lrelu, pixel_flow_to_units, resize, warp_features
 
 __all__ = ["YolactEdge", "KeyframeState"]
 
@@ -38,10 +38,6 @@ class KeyframeState(NamedTuple):
     sums: List[torch.Tensor]
     lateral: torch.Tensor
     reduced: Optional[torch.Tensor] = None
-
-
-def _resize(x, size):
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 @META_ARCH_REGISTRY.register()
@@ -196,7 +192,7 @@ class YolactEdge(YOLACT):
             if self.use_scale_bias:
                 x = x + bias
             warped.append(x)
-        p3 = _resize(warped[0], lateral.shape[-2:]) + lateral
+        p3 = resize(warped[0], lateral.shape[-2:]) + lateral
         if self.spa is not None:
             warped = self.spa(lateral, warped)
         return [p3] + warped
@@ -269,7 +265,7 @@ class YolactEdge(YOLACT):
             target, source = self.current_lateral(images), self.current_lateral(refs)
         preds = self.flow_net(self.flow_pre_convs(target), self.flow_pre_convs(source), True)
         loss = sum(
-            torch.norm(flow - _resize(gt, flow.shape[-2:]), dim=1).mean() for flow, _, _ in preds
+            torch.norm(flow - resize(gt, flow.shape[-2:]), dim=1).mean() for flow, _, _ in preds
         )
         return {"loss_flow": loss}
 

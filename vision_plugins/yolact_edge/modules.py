@@ -14,7 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FeatFlowNet", "FlowPrediction", "SPA", "conv_lrelu", "warp_features"]
+__all__ = [
+    "FeatFlowNet",
+    "FlowPrediction",
+    "SPA",
+    "conv_lrelu",
+    "flow_grid",
+    "pixel_flow_to_units",
+    "resize",
+    "warp_features",
+]
 
 
 def conv_lrelu(in_channels, out_channels, stride=1):
@@ -25,7 +34,8 @@ def conv_lrelu(in_channels, out_channels, stride=1):
     )
 
 
-def _resize(x, size):
+def resize(x, size):
+    """Bilinear resize, align_corners=False (every resize of YolactEdge's feature transfer)."""
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
@@ -88,14 +98,14 @@ class FeatFlowNet(nn.Module):
         out3 = self.conv3(out2)
         size2 = out2.shape[-2:]
         flow3, scale3, bias3 = self.pred3(out3)
-        up3 = self.upfeat3(_resize(out3, size2))
-        cat2 = torch.cat((out2, up3, self.upflow3(_resize(flow3, size2))), dim=1)
+        up3 = self.upfeat3(resize(out3, size2))
+        cat2 = torch.cat((out2, up3, self.upflow3(resize(flow3, size2))), dim=1)
         preds = [self.pred2(cat2), (flow3, scale3, bias3)]
         if finest:
             size1 = out1.shape[-2:]
             flow2 = preds[0][0]
-            up2 = self.upfeat2(_resize(cat2, size1))
-            cat1 = torch.cat((out1, up2, self.upflow2(_resize(flow2, size1))), dim=1)
+            up2 = self.upfeat2(resize(cat2, size1))
+            cat1 = torch.cat((out1, up2, self.upflow2(resize(flow2, size1))), dim=1)
             preds.insert(0, self.pred1(cat1))
         return preds
 
@@ -155,6 +165,6 @@ class SPA(nn.Module):
     def forward(self, lateral: torch.Tensor, levels: List[torch.Tensor]) -> List[torch.Tensor]:
         out = []
         for refine, x in zip(self.refine_convs, levels):
-            lateral = _resize(lateral, x.shape[-2:])
+            lateral = resize(lateral, x.shape[-2:])
             out.append(x + refine(torch.cat((x, lateral), dim=1)))
         return out
