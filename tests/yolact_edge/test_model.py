@@ -1,6 +1,7 @@
 """YolactEdge: warping, scale / bias, keyframe schedule, video state, equality with YOLACT on
 keyframes, partial backbone, training stages, converter, frame pairs."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -346,3 +347,52 @@ def test_predictor_streams_a_video_and_resets_on_a_new_one():
     assert flags == [True, False, True, True, False]
     out = predictor(bgr[0])  # a single image: a keyframe at the image's own size
     assert out["is_keyframe"] and out["instances"].image_size == (48, 72)
+
+
+def test_pan_moves_the_reference_and_the_flow_follows():
+    from vision_plugins.yolact_edge.mapper import pan
+
+    image = np.arange(4 * 5 * 3).reshape(4, 5, 3)
+    out = pan(image, 2, -1)
+    assert (out[0:3, 2:5] == image[1:4, 0:3]).all()
+    assert (out[3] == 0).all() and (out[:, :2] == 0).all()
+    assert (pan(image, 5, 0) == 0).all() and (pan(image, 0, 0) == image).all()
+    # a target pixel p matched reference pixel p + f; after the pan it matches p + f + (dx, dy)
+    p, f, shift = np.array([1, 2]), np.array([1, 0]), np.array([2, -1])
+    q = p + f + shift  # (x, y)
+    assert (out[q[1], q[0]] == image[(p + f)[1], (p + f)[0]]).all()
+
+
+def test_flow_stage_mapper_pairs_flow_and_pan():
+    from detectron2.data import DatasetCatalog
+    from detectron2.data.detection_utils import read_image
+
+    from vision_plugins.data import build_mapper
+    from vision_plugins.data.video_panoptic import flow_file_name, read_flow_png
+    from vision_plugins.yolact_edge.mapper import pan
+
+    cfg = setup_cfg(
+        "configs/YolactEdge/yolact_edge_R_18_FPN_synth_video_flow.yaml",
+        ["INPUT.RANDOM_FLIP", "none", "INPUT.YOLACT_EDGE.FLOW_SHIFT", "6"],
+    )
+    mapper = build_mapper(cfg, True)
+    pairs = mapper.prepare_dataset(DatasetCatalog.get("vp_video_instances_val"))
+    sample = next(p for p in pairs if p["frame_id"] == 10)
+    offsets = sorted(r["frame_id"] - 10 for r in sample["references"])
+    assert offsets == [-5, -1]
+    np.random.seed(3)
+    out = mapper(sample)
+    np.random.seed(3)
+    ref = sample["references"][np.random.randint(2)]
+    shift = np.random.randint(-6, 7, size=2)
+    raw = read_flow_png(
+        flow_file_name(sample["flow_root"], sample["video_id"], 10, ref["frame_id"])
+    )
+    size = cfg.MODEL.YOLACT.MAX_SIZE
+    assert out["flow"].shape == (2, size, size) and out["ref"]["image"].shape == (3, size, size)
+    # the static corner (zero flow before the pan) moves by exactly the pan
+    assert raw[0, 0].tolist() == [0.0, 0.0]
+    assert out["flow"][:, 0, 0].tolist() == pytest.approx(shift.tolist())
+    # the reference is the resized frame, panned
+    resized = mapper.mapper.augmentations.last.apply_image(read_image(ref["file_name"], "RGB"))
+    assert np.array_equal(out["ref"]["image"].numpy().transpose(1, 2, 0), pan(resized, *shift))

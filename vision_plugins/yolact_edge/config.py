@@ -46,3 +46,6 @@ def add_yolact_edge_config(cfg):
     i.REF_OFFSETS = [-5, -4, -3, -2]
     # Flow stage: pairs (frame, frame + offset) whose flow file exists (``flow_file_name``).
     i.FLOW_REF_OFFSETS = [-1, -5]
+    # Flow stage: pan the reference by a random integer (dx, dy) in [-FLOW_SHIFT, FLOW_SHIFT]²
+    # pixels of the network input (added to the flow): larger known motions. 0 = off.
+    i.FLOW_SHIFT = 0

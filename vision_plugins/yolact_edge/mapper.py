@@ -12,7 +12,7 @@ from ..data import MAPPER_REGISTRY
 from ..data.video_panoptic import flow_file_name, read_flow_png, transform_flow
 from ..yolact.mapper import YolactDatasetMapper
 
-__all__ = ["YolactEdgeVideoMapper", "frame_pairs"]
+__all__ = ["YolactEdgeVideoMapper", "frame_pairs", "pan"]
 
 
 def frame_pairs(dicts: List[dict], offsets, annotated_only: bool, flow_only: bool) -> List[dict]:
@@ -65,13 +65,16 @@ class YolactEdgeVideoMapper(YolactDatasetMapper):
     frames with the frames at INPUT.YOLACT_EDGE.REF_OFFSETS; flow stage, every frame with the
     frames at INPUT.YOLACT_EDGE.FLOW_REF_OFFSETS that have a flow file. A call draws one
     reference, applies the frame's augmentation (flip, resize) to it as well, and adds ``ref`` =
-    {"image"} and, for the flow stage, ``flow`` (2 x H x W, pixels, frame -> reference). Test
-    mapping is ``YolactDatasetMapper``'s (``video_id``, ``frame_id`` kept)."""
+    {"image"} and, for the flow stage, ``flow`` (2 x H x W, pixels, frame -> reference). With
+    INPUT.YOLACT_EDGE.FLOW_SHIFT = S > 0 the flow stage also pans the reference by a random
+    integer (dx, dy) in [-S, S]² px (zeros enter at the border) and adds it to the flow: larger,
+    exactly known motions, as FlyingChairs' moving backgrounds. Test mapping is
+    ``YolactDatasetMapper``'s (``video_id``, ``frame_id`` kept)."""
 
     @configurable
-    def __init__(self, is_train, *, ref_offsets, stage, **kwargs):
+    def __init__(self, is_train, *, ref_offsets, stage, flow_shift=0, **kwargs):
         super().__init__(is_train, **kwargs)
-        self.ref_offsets, self.stage = list(ref_offsets), stage
+        self.ref_offsets, self.stage, self.flow_shift = list(ref_offsets), stage, flow_shift
         self.augmentations = _Recording(self.augmentations)
 
     @classmethod
@@ -80,7 +83,9 @@ class YolactEdgeVideoMapper(YolactDatasetMapper):
         stage = cfg.MODEL.YOLACT_EDGE.TRAIN_STAGE
         i = cfg.INPUT.YOLACT_EDGE
         ret.update(
-            stage=stage, ref_offsets=i.FLOW_REF_OFFSETS if stage == "flow" else i.REF_OFFSETS
+            stage=stage,
+            ref_offsets=i.FLOW_REF_OFFSETS if stage == "flow" else i.REF_OFFSETS,
+            flow_shift=i.FLOW_SHIFT,
         )
         return ret
 
@@ -107,8 +112,25 @@ class YolactEdgeVideoMapper(YolactDatasetMapper):
                 f"reference {ref['file_name']} is {ref_image.shape[:2]} after the augmentation, "
                 f"the frame {tuple(out['image'].shape[-2:])}: frames of a video must share a size"
             )
-        out["ref"] = {"image": torch.as_tensor(np.ascontiguousarray(ref_image.transpose(2, 0, 1)))}
         if self.stage == "flow":
             flow = transform_flow(read_flow_png(_flow_path(record, ref)), transforms)
+            if self.flow_shift > 0:
+                shift = np.random.randint(-self.flow_shift, self.flow_shift + 1, size=2)
+                ref_image = pan(ref_image, *shift)
+                flow = flow + shift.astype(np.float32)
             out["flow"] = torch.as_tensor(flow.transpose(2, 0, 1).copy())
+        out["ref"] = {"image": torch.as_tensor(np.ascontiguousarray(ref_image.transpose(2, 0, 1)))}
         return out
+
+
+def pan(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``image`` moved by (dx, dy) pixels: out[y, x] = image[y - dy, x - dx], zeros outside. A
+    pixel matching reference position q before the pan matches q + (dx, dy) after it."""
+    out = np.zeros_like(image)
+    h, w = image.shape[:2]
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
