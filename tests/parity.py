@@ -59,3 +59,22 @@ def converted_model(tmp_path, arch, checkpoint, config):
     model = Trainer.build_model(cfg)
     loaded = DetectionCheckpointer(model).load(str(dst))
     return cfg, model.eval(), loaded
+
+
+def randomize_official_yolact(net, num_classes):
+    """A random official YOLACT-family network whose outputs exercise every path: BN statistics
+    randomised, every conv outside the backbone re-drawn (fan-in scaled weights, biases in
+    ±0.1), and classes 1-3 made confident so that detections exist."""
+    import torch
+    from torch import nn
+
+    for name, m in net.named_modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+        if isinstance(m, nn.Conv2d) and "backbone" not in name:
+            nn.init.normal_(m.weight, std=(1.0 / m.weight[0].numel()) ** 0.5)
+            if m.bias is not None:
+                nn.init.uniform_(m.bias, -0.1, 0.1)
+    with torch.no_grad():
+        net.prediction_layers[0].conf_layer.bias.view(-1, num_classes + 1)[:, 1:4] += 3.0

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from torch import nn
 
-from tests.parity import REPO
+from tests.parity import REPO, randomize_official_yolact
 from vision_plugins.checkpoint import convert_checkpoint
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.yolact.box_ops import decode_boxes
@@ -42,15 +41,7 @@ def pair(request, tmp_path_factory):
     torch.manual_seed(0)
     net = ns.Yolact()
     net.detect.use_fast_nms = True
-    for name, m in net.named_modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-        if isinstance(m, nn.Conv2d) and "backbone" not in name:
-            nn.init.normal_(m.weight, std=(1.0 / m.weight[0].numel()) ** 0.5)
-            nn.init.uniform_(m.bias, -0.1, 0.1)
-    with torch.no_grad():  # a few confident classes so that detections exist
-        net.prediction_layers[0].conf_layer.bias.view(-1, 81)[:, 1:4] += 3.0
+    randomize_official_yolact(net, 80)
     tmp = tmp_path_factory.mktemp(request.param)
     torch.save(net.state_dict(), tmp / "official.pth")
     convert_checkpoint(request.param, str(tmp / "official.pth"), str(tmp / "ours.pth"))

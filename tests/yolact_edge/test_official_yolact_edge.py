@@ -16,9 +16,8 @@ import sys
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from torch import nn
 
-from tests.parity import REPO
+from tests.parity import REPO, randomize_official_yolact
 from vision_plugins.checkpoint import convert_checkpoint
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.yolact.box_ops import decode_boxes
@@ -39,16 +38,7 @@ def pair(tmp_path_factory):
     ns = import_official_yolact_edge(OFFICIAL, "yolact_edge_vid_resnet50_config")
     torch.manual_seed(0)
     net = ns.Yolact()
-    for name, m in net.named_modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-        if isinstance(m, nn.Conv2d) and "backbone" not in name:
-            nn.init.normal_(m.weight, std=(1.0 / m.weight[0].numel()) ** 0.5)
-            if m.bias is not None:
-                nn.init.uniform_(m.bias, -0.1, 0.1)
-    with torch.no_grad():  # a few confident classes so that detections exist
-        net.prediction_layers[0].conf_layer.bias.view(-1, 41)[:, 1:4] += 3.0
+    randomize_official_yolact(net, 40)
     tmp = tmp_path_factory.mktemp("yolact_edge")
     torch.save(net.state_dict(), tmp / "official.pth")
     convert_checkpoint("yolact_edge", str(tmp / "official.pth"), str(tmp / "ours.pth"))
