@@ -10,16 +10,12 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from tests.parity import REPO
+from tests.yolact_edge.test_model import CONFIG, TINY
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.yolact.box_ops import decode_boxes
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
-CONFIG = "configs/YolactEdge/yolact_edge_R_18_FPN_synth_video_image.yaml"
-OPTS = [
-    "MODEL.YOLACT.MAX_SIZE", "64", "MODEL.YOLACT.FPN_CHANNELS", "16",
-    "MODEL.YOLACT.NUM_PROTOTYPES", "4", "MODEL.YOLACT_EDGE.FLOW.REDUCE_CHANNELS", "[8]",
-    "MODEL.YOLACT_EDGE.FLOW.ENCODE_CHANNELS", "8", "MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "3",
-]  # fmt: skip
+OPTS = TINY + ["MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "3"]
 
 
 @pytest.fixture(scope="module")
