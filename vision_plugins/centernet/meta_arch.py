@@ -17,8 +17,7 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 
-from ..data import register_test_augmentation
-from ..layers import ModulatedDeformConv2d, fold_batchnorm_at_inference
+from ..layers import ImagePreprocessor, ModulatedDeformConv2d, fold_batchnorm_at_inference
 from ..layers.center_heatmaps import (
     draw_gaussian,
     gather_at,
@@ -29,14 +28,6 @@ from ..layers.center_heatmaps import (
 from ..layers.corner_pool import KPHead
 
 __all__ = ["CenterNetOAP"]
-
-
-@register_test_augmentation("CenterNetOAP")
-def build_centernet_oap_test_augmentation(cfg):
-    """The image at its own resolution (official ``--keep_res`` / ``fix_res`` at the input size);
-    it is padded to a multiple of 32 at the bottom-right (the official code pads around the
-    centre)."""
-    return []
 
 
 def _heads(n, cin, head_conv, cout, bias=0.0):
@@ -50,7 +41,7 @@ def _heads(n, cin, head_conv, cout, bias=0.0):
 
 
 @META_ARCH_REGISTRY.register()
-class CenterNetOAP(nn.Module):
+class CenterNetOAP(ImagePreprocessor):
     """Training losses (targets built from ``instances`` at the output resolution, see
     ``targets``): ``loss_hm`` (focal), ``loss_wh`` (L1 ×0.1), ``loss_off`` (L1). Inference:
     ``Instances`` with ``pred_boxes``, ``scores``, ``pred_classes`` (top-K peaks, no NMS)."""
@@ -78,8 +69,7 @@ class CenterNetOAP(nn.Module):
         )
         if self.channels_last and hasattr(backbone, "bottom_up"):
             fold_batchnorm_at_inference(backbone.bottom_up)
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self.register_pixel_stats(pixel_mean, pixel_std)
 
     @classmethod
     def from_config(cls, cfg):
@@ -97,14 +87,9 @@ class CenterNetOAP(nn.Module):
             "off_weight": c.OFF_WEIGHT,
         }
 
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
     def preprocess_image(self, batched_inputs) -> ImageList:
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std
-                  for x in batched_inputs]  # fmt: skip
-        return ImageList.from_tensors(images, self.backbone.size_divisibility)
+        """Normalised images padded at the bottom-right to the backbone's size divisibility."""
+        return super().preprocess_image(batched_inputs, self.backbone.size_divisibility)
 
     def forward_heads(self, images: torch.Tensor, all_stacks=False):
         """Raw heads at stride 4 of the last backbone output (``all_stacks``: a list with every

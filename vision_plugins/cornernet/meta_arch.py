@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import Boxes, ImageList, Instances
+from detectron2.structures import Boxes, Instances
 from torch import nn
 
-from ..data import register_test_augmentation
+from ..layers import ImagePreprocessor
 from ..layers.center_heatmaps import (
     ae_pull_push_loss,
     gather_at,
@@ -42,7 +42,7 @@ def _keypoint_heads(n, dim, mid, out, bias=None):
 
 
 @META_ARCH_REGISTRY.register()
-class CornerNet(nn.Module):
+class CornerNet(ImagePreprocessor):
     """Training (``batched_inputs`` with ``instances``): ``loss_focal``, ``loss_pull``,
     ``loss_push``, ``loss_off``, each summed over the stacks and divided by their number.
     Inference: ``Instances`` with ``pred_boxes``, ``scores``, ``pred_classes`` after the official
@@ -88,8 +88,7 @@ class CornerNet(nn.Module):
         self.soft_nms = dict(soft_nms or {})
         self.max_per_image = max_per_image
         self.region = {"small_area": small_area, "region_n": tuple(region_n)}
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self.register_pixel_stats(pixel_mean, pixel_std)
 
     @classmethod
     def from_config(cls, cfg):
@@ -137,10 +136,6 @@ class CornerNet(nn.Module):
             })  # fmt: skip
         return args
 
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
     # ------------------------------------------------------------------ network
     def forward_heads(self, images: torch.Tensor, stacks=None):
         """Raw head outputs of the requested stacks (default: the last one, as official
@@ -179,9 +174,9 @@ class CornerNet(nn.Module):
     # ------------------------------------------------------------------ training
     def losses(self, batched_inputs):
         # bottom-right padding with zero pixels (normalised after, as the official zero borders)
-        raw = ImageList.from_tensors([x["image"].to(self.device).float() for x in batched_inputs],
-                                     self.backbone.size_divisibility)  # fmt: skip
-        batch = (raw.tensor - self.pixel_mean) / self.pixel_std
+        batch = self.preprocess_image(
+            batched_inputs, self.backbone.size_divisibility, normalize_padding=True
+        ).tensor
         h, w = batch.shape[-2:]
         outs = self.forward_heads(batch, stacks=range(len(self.stacks)))
         out_hw = tuple(outs[0]["tl_heat"].shape[-2:])
@@ -226,11 +221,11 @@ class CornerNet(nn.Module):
         (ch, cw), (top, left), (rows, cols) = official_canvas(nh, nw)
         canvas = image.new_zeros(3, ch, cw)
         canvas[:, top : top + rows, left : left + cols] = image[:, :rows, :cols]
-        return ((canvas - self.pixel_mean) / self.pixel_std)[None], (top, left), (nh, nw)
+        return self.normalize(canvas)[None], (top, left), (nh, nw)
 
     def inference_single(self, x):
         """Official test pipeline on one image (``x["image"]``, CHW in INPUT.FORMAT)."""
-        image = x["image"].to(self.device).float()
+        image = self.load_image(x)
         h, w = image.shape[-2:]
         all_dets, all_centres = [], []
         for scale in self.test_scales:
@@ -294,11 +289,3 @@ class CenterNetTriplet(CornerNet):
     losses. Keys ``MODEL.CENTERNET_TRIPLET`` override the CornerNet ones they name."""
 
     center = True
-
-
-@register_test_augmentation("CornerNet")
-@register_test_augmentation("CenterNetTriplet")
-def build_cornernet_test_augmentation(cfg):
-    """The image at its own resolution: scales, padding and flip are done by the model, as the
-    official test code does (``MODEL.CORNERNET.TEST_SCALES``, ``FLIP_TEST``)."""
-    return []

@@ -10,3 +10,4 @@ from .heatmaps import (  # noqa: F401
     render_gaussian_heatmaps,
 )
 from .paste import clip_window  # noqa: F401
+from .preprocess import ImagePreprocessor  # noqa: F401

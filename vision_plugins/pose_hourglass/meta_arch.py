@@ -7,6 +7,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
+from ..layers import ImagePreprocessor
 from ..layers.heatmaps import decode_heatmaps_quarter_offset, flip_average_heatmaps
 
 __all__ = ["StackedHourglassPose", "crop_to_image"]
@@ -21,7 +22,7 @@ def crop_to_image(points, crop_boxes, input_res):
 
 
 @META_ARCH_REGISTRY.register()
-class StackedHourglassPose(nn.Module):
+class StackedHourglassPose(ImagePreprocessor):
     """Newell et al.'s Stacked Hourglass on top-down person crops (see TopDownPoseMapper).
 
     Training: mean over stacks of each stack's MSE to the Gaussian targets (intermediate
@@ -37,8 +38,7 @@ class StackedHourglassPose(nn.Module):
     def __init__(self, *, backbone, pixel_mean, pixel_std, input_res, flip_test, flip_indices):
         super().__init__()
         self.backbone = backbone
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self.register_pixel_stats(pixel_mean, pixel_std)
         self.input_res = input_res
         self.flip_test = flip_test
         self.flip_indices = flip_indices
@@ -57,18 +57,16 @@ class StackedHourglassPose(nn.Module):
             "flip_indices": flip,
         }
 
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
     def preprocess_image(self, batched_inputs):
-        images = torch.stack([x["image"].to(self.device) for x in batched_inputs]).float()
-        if images.shape[-2:] != (self.input_res, self.input_res):
-            raise ValueError(
-                f"StackedHourglassPose expects {self.input_res}x{self.input_res} crops (use "
-                f"TopDownPoseMapper / Predictor), got {tuple(images.shape[-2:])}"
-            )
-        return (images - self.pixel_mean) / self.pixel_std
+        """The normalised (N, C, INPUT_RES, INPUT_RES) batch of crops."""
+        images = super().preprocess_image(batched_inputs)
+        for size in images.image_sizes:
+            if tuple(size) != (self.input_res, self.input_res):
+                raise ValueError(
+                    f"StackedHourglassPose expects {self.input_res}x{self.input_res} crops (use "
+                    f"TopDownPoseMapper / Predictor), got {tuple(size)}"
+                )
+        return images.tensor
 
     def forward(self, batched_inputs):
         images = self.preprocess_image(batched_inputs)

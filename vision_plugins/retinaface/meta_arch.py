@@ -20,6 +20,8 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances, pairwise_iou
 from torch import nn
 
+from ..layers import ImagePreprocessor
+
 __all__ = ["RetinaFace", "encode_landmarks", "decode_landmarks", "nms_plus_one"]
 
 
@@ -74,7 +76,7 @@ def nms_plus_one(boxes, scores, iou_threshold):
 
 
 @META_ARCH_REGISTRY.register()
-class RetinaFace(nn.Module):
+class RetinaFace(ImagePreprocessor):
     """Training returns ``loss_box_reg`` (x LOC_WEIGHT), ``loss_cls`` and ``loss_landmark`` (x
     LANDMARK_WEIGHT), the reference ``MultiBoxLoss``. Inference returns ``Instances`` with
     ``pred_boxes``, ``scores``, ``pred_classes`` (0 = face) and ``pred_keypoints`` (N, 5, 3:
@@ -118,8 +120,7 @@ class RetinaFace(nn.Module):
         self.score_thresh, self.topk_candidates = score_thresh, topk_candidates
         self.nms_thresh, self.nms_plus_one = nms_thresh, nms_plus_one
         self.max_detections_per_image = max_detections_per_image
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self.register_pixel_stats(pixel_mean, pixel_std)
 
     @classmethod
     def from_config(cls, cfg):
@@ -145,15 +146,9 @@ class RetinaFace(nn.Module):
             "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
         }
 
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
     def preprocess_image(self, batched_inputs) -> ImageList:
         """Normalised images, batched without size divisibility (padding would add anchors)."""
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std
-                  for x in batched_inputs]  # fmt: skip
-        return ImageList.from_tensors(images)
+        return super().preprocess_image(batched_inputs)
 
     def forward_raw(self, images: ImageList):
         """Anchors (P, 4) absolute XYXY and the raw head outputs concatenated over levels:

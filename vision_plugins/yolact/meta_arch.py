@@ -14,7 +14,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.structures import BitMasks, Boxes, ImageList, Instances, PolygonMasks
 from torch import nn
 
-from ..layers import ModulatedDeformConv2d, fold_batchnorm_at_inference
+from ..layers import ImagePreprocessor, ModulatedDeformConv2d, fold_batchnorm_at_inference
 from .box_ops import (
     YolactAnchorGenerator,
     crop_masks,
@@ -31,7 +31,7 @@ __all__ = ["YOLACT"]
 
 
 @META_ARCH_REGISTRY.register()
-class YOLACT(nn.Module):
+class YOLACT(ImagePreprocessor):
     """Input: detectron2 dicts whose ``image`` is the MAX_SIZE² network input
     (``YolactDatasetMapper`` / ``Predictor`` resize it), ``height``/``width`` the output size.
 
@@ -83,8 +83,7 @@ class YOLACT(nn.Module):
         )
         if self.channels_last:
             fold_batchnorm_at_inference(backbone.bottom_up)
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self.register_pixel_stats(pixel_mean, pixel_std)
         self._init_weights()
 
     def _init_weights(self):
@@ -127,19 +126,6 @@ class YOLACT(nn.Module):
             "max_detections": c.NMS.MAX_DETECTIONS,
             "cross_class_nms": c.NMS.CROSS_CLASS,
         }
-
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
-    def preprocess_image(self, batched_inputs) -> ImageList:
-        images = []
-        for x in batched_inputs:
-            image = x["image"].to(self.device).float()
-            if image.shape[0] == 1:  # grayscale: the same plane on every channel
-                image = image.expand(self.pixel_mean.shape[0], -1, -1)
-            images.append((image - self.pixel_mean) / self.pixel_std)
-        return ImageList.from_tensors(images)
 
     def forward_features(self, images: torch.Tensor):
         """Network outputs: loc (N, P, 4), conf logits (N, P, C+1), coefs (N, P, k), priors
