@@ -19,11 +19,14 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
   and through YolactEdge, alternating over ``--iters`` rounds: frames per second per clip,
   median YOLACT / keyframe / non-keyframe latency, the non-keyframe and whole-clip speed-ups;
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
-  image with the same weights and threads (``tools/official_runners.py``) and the latency ratio
-  ours / official.
+  image with the same weights and threads and the latency ratio ours / official. The runner is
+  the architecture spec's ``official_runner`` (``tests/official/<codebase>.py``: needs the
+  source tree, not only the installed package).
 """
 
 import argparse
+import contextlib
+import importlib
 import json
 import os
 import resource
@@ -41,9 +44,9 @@ from detectron2.utils.events import EventStorage
 
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.engine import Predictor, Trainer, setup_cfg
+from vision_plugins.spec import SPECS, spec_for
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from official_runners import OFFICIAL_RUNNERS  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def get_parser():
@@ -203,6 +206,55 @@ def yolact_edge_vs_yolact(cfg, predictor, num_frames, rounds):
     return out
 
 
+@contextlib.contextmanager
+def _source_tree_importable():
+    """The repository root first on ``sys.path`` (its ``tests`` package importable) inside the
+    block only."""
+    saved = list(sys.path)
+    sys.path.insert(0, REPO)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+def official_runner(cfg):
+    """The runner of the official code for ``cfg``'s model: its spec's ``official_runner``,
+    ``"tests.official.<module>:<function>"``, imported from this source tree. A context manager:
+    ``with runner(path, cfg, model, image) as run:`` (see ``tests/official/__init__.py``).
+    Raises ``SystemExit`` when the architecture has no runner or the tree has no ``tests``."""
+    spec = spec_for(cfg)
+    target = spec.official_runner if spec is not None else None
+    if not target:
+        available = sorted(s.meta_arch for _, s in SPECS if s.official_runner)
+        raise SystemExit(
+            f"--official: no official runner for {cfg.MODEL.META_ARCHITECTURE}; "
+            f"available: {available}"
+        )
+    name, _, function = target.partition(":")
+    package = os.path.join(REPO, "tests", "official")
+    if not os.path.isfile(os.path.join(package, "__init__.py")):
+        raise SystemExit(
+            f"--official: the runner {target} is in the repository's tests/official, not found "
+            f"at {package} (installed without the source tree?); run tools/benchmark.py from a "
+            "checkout of the repository"
+        )
+    with _source_tree_importable():
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            raise SystemExit(f"--official: cannot import the runner {target}: {e}") from e
+    where = os.path.dirname(os.path.abspath(module.__file__))
+    if where != package:
+        raise SystemExit(
+            f"--official: {name} was imported from {where}, not from {package} (another "
+            "package named tests shadows the repository's)"
+        )
+    if not callable(getattr(module, function, None)):
+        raise SystemExit(f"--official: {name} has no runner {function!r} ({target})")
+    return getattr(module, function)
+
+
 def train_step_time(cfg, warmup, iters):
     data = iter(Trainer.build_train_loader(cfg))
     batches = [next(data) for _ in range(warmup + iters)]  # data loading is not timed
@@ -231,15 +283,12 @@ def main(argv=None):
     predictor = Predictor(cfg)
     device = cfg.MODEL.DEVICE
     timed = [lambda: predictor(image)]
-    if args.official:
-        runner = OFFICIAL_RUNNERS.get(cfg.MODEL.META_ARCHITECTURE)
-        if runner is None:
-            raise SystemExit(
-                f"--official: no official runner for {cfg.MODEL.META_ARCHITECTURE}; "
-                f"available: {sorted(OFFICIAL_RUNNERS)}"
-            )
-        timed.append(runner(args.official, cfg, predictor.model, image))
-    latency, *official = _median_times(timed, args.warmup, args.iters, device)
+    with contextlib.ExitStack() as official_code:  # its patches undone after the timing
+        if args.official:
+            runner = official_runner(cfg)
+            run = official_code.enter_context(runner(args.official, cfg, predictor.model, image))
+            timed.append(run)
+        latency, *official = _median_times(timed, args.warmup, args.iters, device)
     tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
     inputs = [{"image": tensor, "height": image.shape[0], "width": image.shape[1]}]
     flops = FlopCountAnalysis(predictor.model, inputs)

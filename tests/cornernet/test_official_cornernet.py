@@ -2,7 +2,7 @@
 (``VP_OFFICIAL_CORNERNET`` = a princeton-vl/CornerNet checkout, ``VP_OFFICIAL_CENTERNET_TRIPLET``
 = a Duankaiwen/CenterNet checkout; each test is skipped when its variable is unset). The
 compiled corner pools and the Cython soft-NMS are replaced by pure-Python stand-ins
-(``tools/official_runners.py``), nothing is built.
+(``tests/official/cornernet.py``), nothing is built.
 
 - The whole official test procedure (``test/coco.py::kp_detection``: flip, rescale, centre
   check, soft-NMS with its stale rows, per-image cut) gives the detections our model gives
@@ -11,19 +11,18 @@ compiled corner pools and the Cython soft-NMS are replaced by pure-Python stand-
   losses (focal, pull, push, offsets; every stack), in train mode.
 """
 
-import importlib
+import contextlib
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from tests.parity import REPO, converted_model, load_fixture, requires_fixtures
+from tests.official import cornernet, opened
+from tests.parity import converted_model, load_fixture, requires_fixtures
 from vision_plugins.cornernet.targets import batch_targets, corner_targets
 from vision_plugins.engine import Predictor
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
 CASES = {
     "cornernet": ("VP_OFFICIAL_CORNERNET", "cornernet_hg104", "CornerNet/cornernet_hg104_coco.yaml",
                   "models.CornerNet"),
@@ -43,17 +42,34 @@ def _case(arch):
 pytestmark = requires_fixtures
 
 
-@pytest.mark.parametrize("arch", sorted(CASES))
-def test_official_test_procedure_matches(tmp_path, arch):
-    from official_runners import OFFICIAL_RUNNERS
+@pytest.fixture
+def official_runner():
+    """``official_runner(path, cfg, model, image) -> run``: the benchmark runner, open until the
+    test ends."""
+    with opened(cornernet.runner) as open_runner:
+        yield open_runner
 
+
+@pytest.fixture
+def load_official(arch):
+    """``load_official()``: the official model module of ``arch`` (``models.CornerNet`` /
+    ``models.CenterNet-104``), imported when called and importable until the test ends."""
+    path, _, _, module = _case(arch)
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(
+            cornernet.official_cornernet(path, module, test_procedure=False)
+        ).model
+
+
+@pytest.mark.parametrize("arch", sorted(CASES))
+def test_official_test_procedure_matches(tmp_path, arch, official_runner):
     path, fixture, config, _ = _case(arch)
     _, sd, image, _ = load_fixture(fixture)
     cfg, model, _ = converted_model(tmp_path, arch, sd, config)
     cfg.defrost()
     cfg.MODEL.CORNERNET.SOFT_NMS.KEEP_STALE_ROWS = True
     model.soft_nms["keep_stale_rows"] = True
-    official = OFFICIAL_RUNNERS[cfg.MODEL.META_ARCHITECTURE](path, cfg, model, image)()
+    official = official_runner(path, cfg, model, image)()
     rows = np.concatenate([np.c_[b[:, :5], np.full(len(b), j - 1)] for j, b in official.items()])
     predictor = Predictor(cfg)
     predictor.model = model
@@ -73,15 +89,11 @@ def test_official_test_procedure_matches(tmp_path, arch):
 
 
 @pytest.mark.parametrize("arch", sorted(CASES))
-def test_official_training_losses_match(tmp_path, arch):
-    from official_runners import _cpool_standins, official_imports
-
-    path, fixture, config, module = _case(arch)
+def test_official_training_losses_match(tmp_path, arch, load_official):
+    _, fixture, config, _ = _case(arch)
     _, sd, _, _ = load_fixture(fixture)
     cfg, model, _ = converted_model(tmp_path, arch, sd, config)
-    _cpool_standins()
-    with official_imports(path, ("models", "utils", "config", "db", "nnet", "sample")):
-        official = importlib.import_module(module)
+    official = load_official()
     import types
 
     net = official.model(types.SimpleNamespace(configs={

@@ -7,7 +7,6 @@ detections, and the four losses of the same predictor outputs on vp_densepose gr
 """
 
 import os
-import sys
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
-from tests.parity import REPO
+from tests.official.densepose import official_densepose
 from vision_plugins.data.densepose import DensePoseList, DensePoseUVTarget
 from vision_plugins.densepose_uv.heads import DensePoseUVOutput
 from vision_plugins.densepose_uv.losses import densepose_uv_losses
@@ -26,23 +25,20 @@ OFFICIAL = os.environ.get("VP_OFFICIAL_DENSEPOSE")
 pytestmark = pytest.mark.skipif(
     not OFFICIAL, reason="set VP_OFFICIAL_DENSEPOSE to projects/DensePose"
 )
-sys.path.insert(0, os.path.join(REPO, "tools"))
 
 
 @pytest.fixture(scope="module")
 def upstream():
-    from official_runners import import_official_densepose
-
-    densepose = import_official_densepose(OFFICIAL)
-    cfg = get_cfg()
-    densepose.add_densepose_config(cfg)
-    cfg.merge_from_file(
-        os.path.join(OFFICIAL, "configs", "densepose_rcnn_R_50_FPN_s1x_legacy.yaml")
-    )
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.WEIGHTS = ""
-    torch.manual_seed(0)
-    return densepose, cfg, build_model(cfg).eval()
+    with official_densepose(OFFICIAL) as densepose:
+        cfg = get_cfg()
+        densepose.add_densepose_config(cfg)
+        cfg.merge_from_file(
+            os.path.join(OFFICIAL, "configs", "densepose_rcnn_R_50_FPN_s1x_legacy.yaml")
+        )
+        cfg.MODEL.DEVICE = "cpu"
+        cfg.MODEL.WEIGHTS = ""
+        torch.manual_seed(0)
+        yield densepose, cfg, build_model(cfg).eval()
 
 
 def test_same_weights_same_densepose_maps(upstream):

@@ -6,7 +6,6 @@ princeton-vl/pytorch_stacked_hourglass); the official ``PoseNet`` is built with 
 ``HeatmapParser`` are compared. Covers what the CI fixtures do not: ``increase`` > 0."""
 
 import os
-import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.official import opened, stacked_hourglass
 from vision_plugins.checkpoint import convert_checkpoint
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.layers import decode_heatmaps_quarter_offset
@@ -29,17 +29,16 @@ pytestmark = pytest.mark.skipif(
 def official():
     """The official modules, imported from the checkout (its top-level packages are removed
     from sys.modules afterwards: they are named models/task/utils)."""
-    sys.path.insert(0, OFFICIAL)
-    try:
-        from models.posenet import PoseNet
-        from utils.group import HeatmapParser
+    with stacked_hourglass.official_stacked_hourglass(OFFICIAL) as ns:
+        yield ns.PoseNet, ns.HeatmapParser
 
-        yield PoseNet, HeatmapParser
-    finally:
-        sys.path.remove(OFFICIAL)
-        for name in list(sys.modules):
-            if name.split(".")[0] in ("models", "task", "utils"):
-                del sys.modules[name]
+
+@pytest.fixture
+def official_runner():
+    """``official_runner(path, cfg, model, image) -> run``: the benchmark runner, open until the
+    test ends."""
+    with opened(stacked_hourglass.runner) as open_runner:
+        yield open_runner
 
 
 class _Wrapper(nn.Module):
@@ -80,12 +79,9 @@ def test_matches_the_official_posenet(official, tmp_path, nstack, inp_dim, incre
     np.testing.assert_array_equal(coords[0].double().numpy(), joints)
 
 
-def test_benchmark_runner_computes_the_official_predictions():
+def test_benchmark_runner_computes_the_official_predictions(official_runner):
     """``tools/benchmark.py --official`` times the official inference; it must compute what our
     Predictor computes (official coordinates are truncated to int by ``utils.img.transform``)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-    from official_runners import OFFICIAL_RUNNERS
-
     cfg = setup_cfg(
         "configs/StackedHourglass/shg_2stack_mpii.yaml",
         ["MODEL.POSE_HOURGLASS.INP_DIM", "32", "MODEL.POSE_HOURGLASS.INPUT_RES", "128",
@@ -98,6 +94,6 @@ def test_benchmark_runner_computes_the_official_predictions():
             m.running_mean.normal_(0, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     image = np.random.RandomState(0).randint(0, 255, (128, 128, 3), dtype=np.uint8)
-    official = OFFICIAL_RUNNERS["StackedHourglassPose"](OFFICIAL, cfg, predictor.model, image)()
+    official = official_runner(OFFICIAL, cfg, predictor.model, image)()
     ours = predictor(image)["instances"].pred_keypoints[0, :, :2].numpy()
     np.testing.assert_array_less(np.abs(ours - official[0, :, :2]), 1.0)

@@ -8,7 +8,6 @@ whose best anchor IoU is below 0.2 (``.cuda()`` calls of the reference loss made
 """
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,20 +15,19 @@ import torch
 from detectron2.structures import Boxes, ImageList, Instances, Keypoints
 from torch import nn
 
+from tests.official import opened, retinaface
+from tests.official.retinaface import official_retinaface, official_retinaface_net
 from tests.parity import REPO
 from vision_plugins.engine import Trainer, setup_cfg
 
 OFFICIAL = os.environ.get("VP_OFFICIAL_RETINAFACE")
 pytestmark = pytest.mark.skipif(not OFFICIAL, reason="set VP_OFFICIAL_RETINAFACE to a checkout")
-sys.path.insert(0, os.path.join(REPO, "tools"))
 
 CONFIGS = ["retinaface_mnet025_widerface.yaml", "retinaface_R_50_widerface.yaml"]
 
 
 @pytest.fixture(scope="module", params=CONFIGS)
 def pair(request):
-    from official_runners import import_official_retinaface, official_retinaface_net
-
     cfg = setup_cfg(os.path.join(REPO, "configs", "RetinaFace", request.param), [])
     torch.manual_seed(0)
     model = Trainer.build_model(cfg).eval()
@@ -48,18 +46,24 @@ def pair(request):
                 conv = head[level]
                 conv.weight.normal_(0, 1.0 / (f.std().item() * conv.weight.shape[1] ** 0.5))
                 conv.bias.uniform_(-0.5, 0.5)
-    ns = import_official_retinaface(OFFICIAL)
-    net, ref_cfg = official_retinaface_net(ns, cfg, model)
-    return cfg, model, ns, net, ref_cfg
+    with official_retinaface(OFFICIAL) as ns:
+        net, ref_cfg = official_retinaface_net(ns, cfg, model)
+        yield cfg, model, ns, net, ref_cfg
+
+
+@pytest.fixture
+def official_runner():
+    """``official_runner(path, cfg, model, image) -> run``: the benchmark runner, open until the
+    test ends."""
+    with opened(retinaface.runner) as open_runner:
+        yield open_runner
 
 
 def _image(h=181, w=243):
     return np.random.RandomState(0).randint(0, 255, (h, w, 3), dtype=np.uint8)
 
 
-def test_raw_outputs_and_detections(pair):
-    from official_runners import OFFICIAL_RUNNERS
-
+def test_raw_outputs_and_detections(pair, official_runner):
     cfg, model, ns, net, ref_cfg = pair
     image = _image()
     img = np.float32(image)
@@ -77,7 +81,7 @@ def test_raw_outputs_and_detections(pair):
     cfg.defrost()
     cfg.MODEL.RETINAFACE.SCORE_THRESH_TEST = thresh
     model.score_thresh = thresh
-    dets, points = OFFICIAL_RUNNERS["RetinaFace"](OFFICIAL, cfg, model, image)()
+    dets, points = official_runner(OFFICIAL, cfg, model, image)()
     with torch.no_grad():  # before detector_postprocess, which clips (and merges) boxes
         anchors, logits, deltas, ours_landms = model.forward_raw(ImageList.from_tensors([x[0]]))
         scores = torch.softmax(logits, -1)[0, :, 1]

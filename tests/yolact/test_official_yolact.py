@@ -1,7 +1,7 @@
 """Optional: YOLACT / YOLACT++ against the official code itself (dbolya/yolact).
 
 Set ``VP_OFFICIAL_YOLACT=/path/to/yolact`` (a checkout); skipped when unset. The official code
-is imported with runtime shims only (``tools/official_runners.import_official_yolact``). A random
+is imported with runtime shims only (``tests/official/yolact.py``: ``official_yolact``). A random
 official network (BN statistics randomised) is saved in its own layout, converted, and compared
 on a 256² batch of two: raw outputs (box deltas, class logits, coefficients, anchors,
 prototypes, semantic logits), the final detections of ``Detect`` + ``postprocess``, and the
@@ -9,13 +9,13 @@ training losses of ``MultiBoxLoss`` on targets with crowds, neutrals and several
 """
 
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from tests.official.yolact import official_yolact, official_yolact_config
 from tests.parity import REPO, randomize_official_yolact
 from vision_plugins.checkpoint import convert_checkpoint
 from vision_plugins.engine import Trainer, setup_cfg
@@ -24,7 +24,6 @@ from vision_plugins.yolact.loss import YolactTargets, yolact_losses
 
 OFFICIAL = os.environ.get("VP_OFFICIAL_YOLACT")
 pytestmark = pytest.mark.skipif(not OFFICIAL, reason="set VP_OFFICIAL_YOLACT to a yolact checkout")
-sys.path.insert(0, os.path.join(REPO, "tools"))
 
 CASES = {
     "yolact": "yolact_R_50_FPN_550_coco.yaml",
@@ -34,20 +33,18 @@ CASES = {
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def pair(request, tmp_path_factory):
-    from official_runners import import_official_yolact, official_yolact_config
-
     cfg = setup_cfg(os.path.join(REPO, "configs", "YOLACT", CASES[request.param]), [])
-    ns = import_official_yolact(OFFICIAL, official_yolact_config(cfg))
-    torch.manual_seed(0)
-    net = ns.Yolact()
-    net.detect.use_fast_nms = True
-    randomize_official_yolact(net, 80)
-    tmp = tmp_path_factory.mktemp(request.param)
-    torch.save(net.state_dict(), tmp / "official.pth")
-    convert_checkpoint(request.param, str(tmp / "official.pth"), str(tmp / "ours.pth"))
-    ours = Trainer.build_model(cfg)
-    DetectionCheckpointer(ours).load(str(tmp / "ours.pth"))
-    return ns, net, ours
+    with official_yolact(OFFICIAL, official_yolact_config(cfg)) as ns:
+        torch.manual_seed(0)
+        net = ns.Yolact()
+        net.detect.use_fast_nms = True
+        randomize_official_yolact(net, 80)
+        tmp = tmp_path_factory.mktemp(request.param)
+        torch.save(net.state_dict(), tmp / "official.pth")
+        convert_checkpoint(request.param, str(tmp / "official.pth"), str(tmp / "ours.pth"))
+        ours = Trainer.build_model(cfg)
+        DetectionCheckpointer(ours).load(str(tmp / "ours.pth"))
+        yield ns, net, ours
 
 
 def _images():

@@ -1,22 +1,22 @@
 """Optional: YolactEdge against the official code itself (haotian-liu/yolact_edge).
 
 Set ``VP_OFFICIAL_YOLACT_EDGE=/path/to/yolact_edge`` (a checkout); skipped when unset. The
-official code is imported with runtime shims only (``tools/official_runners``). A random official
-``yolact_edge_vid_resnet50_config`` network (BN statistics randomised, flow and SPA weights
-included) is saved in its own layout, converted with ``--arch yolact_edge`` and compared on a
-192² batch of two frame pairs: the keyframe and non-keyframe raw outputs (box deltas, class
+official code is imported with runtime shims only (``tests/official/yolact_edge.py``). A random
+official ``yolact_edge_vid_resnet50_config`` network (BN statistics randomised, flow and SPA
+weights included) is saved in its own layout, converted with ``--arch yolact_edge`` and compared
+on a 192² batch of two frame pairs: the keyframe and non-keyframe raw outputs (box deltas, class
 scores, coefficients, anchors, prototypes), the final detections of both, the feature-matching
 loss (``extra_loss``) and the flow-training predictions and loss (``forward_flow`` +
 ``OpticalFlowLoss``).
 """
 
 import os
-import sys
 
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from tests.official.yolact_edge import official_yolact_edge
 from tests.parity import REPO, randomize_official_yolact
 from vision_plugins.checkpoint import convert_checkpoint
 from vision_plugins.engine import Trainer, setup_cfg
@@ -26,28 +26,25 @@ OFFICIAL = os.environ.get("VP_OFFICIAL_YOLACT_EDGE")
 pytestmark = pytest.mark.skipif(
     not OFFICIAL, reason="set VP_OFFICIAL_YOLACT_EDGE to a yolact_edge checkout"
 )
-sys.path.insert(0, os.path.join(REPO, "tools"))
 SIZE = 192
 CONFIG = os.path.join(REPO, "configs", "YolactEdge", "yolact_edge_R_50_FPN_550_ytvis.yaml")
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    from official_runners import import_official_yolact_edge
-
-    ns = import_official_yolact_edge(OFFICIAL, "yolact_edge_vid_resnet50_config")
-    torch.manual_seed(0)
-    net = ns.Yolact()
-    randomize_official_yolact(net, 40)
-    tmp = tmp_path_factory.mktemp("yolact_edge")
-    torch.save(net.state_dict(), tmp / "official.pth")
-    convert_checkpoint("yolact_edge", str(tmp / "official.pth"), str(tmp / "ours.pth"))
-    ours = Trainer.build_model(setup_cfg(CONFIG, []))
-    DetectionCheckpointer(ours).load(str(tmp / "ours.pth"))
-    net.create_partial_backbone()  # before eval(), as official eval.py (load_weights, eval)
-    net.eval()
-    ours.eval()
-    return ns, net, ours
+    with official_yolact_edge(OFFICIAL, "yolact_edge_vid_resnet50_config") as ns:
+        torch.manual_seed(0)
+        net = ns.Yolact()
+        randomize_official_yolact(net, 40)
+        tmp = tmp_path_factory.mktemp("yolact_edge")
+        torch.save(net.state_dict(), tmp / "official.pth")
+        convert_checkpoint("yolact_edge", str(tmp / "official.pth"), str(tmp / "ours.pth"))
+        ours = Trainer.build_model(setup_cfg(CONFIG, []))
+        DetectionCheckpointer(ours).load(str(tmp / "ours.pth"))
+        net.create_partial_backbone()  # before eval(), as official eval.py (load_weights, eval)
+        net.eval()
+        ours.eval()
+        yield ns, net, ours
 
 
 def _frames():
