@@ -13,14 +13,13 @@ Keys and shapes are checked against the model the weights describe (built on the
 errors name the key.
 """
 
-import torch
-
 from ..checkpoint import (
     CheckpointFormatError,
     check_converted,
     register_converter,
     strip_prefix,
 )
+from ..checkpoint.registry import model_shapes
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
@@ -49,9 +48,6 @@ def official_to_ours(state_dict):
 
 
 def _reference_shapes(state_dict, dcn):
-    from ..engine.defaults import default_cfg
-    from .meta_arch import CenterNetOAP
-
     hm = state_dict.get("hm.2.weight")
     if hm is None:
         raise CheckpointFormatError("missing key 'hm.2.weight': not a CenterNet ctdet checkpoint")
@@ -67,18 +63,20 @@ def _reference_shapes(state_dict, dcn):
     step = 6 if dcn else 3
     channels = [int(state_dict[f"deconv_layers.{i * step + step - 3}.weight"].shape[1])
                 for i in range(3)]  # fmt: skip
-    cfg = default_cfg()
-    cfg.MODEL.BACKBONE.NAME = "build_centernet_resnet_backbone"
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.DEPTH = depth
-    cfg.MODEL.RESNETS.NORM = "BN"
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth < 50 else 256
-    c = cfg.MODEL.CENTERNET_OAP
-    c.NUM_CLASSES, c.HEAD_CONV = hm.shape[0], hm.shape[1]
-    c.DECONV_CHANNELS, c.DECONV_DCN = channels, dcn
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in CenterNetOAP(cfg).state_dict().items()}
+
+    def configure(cfg):
+        cfg.MODEL.META_ARCHITECTURE = "CenterNetOAP"
+        cfg.MODEL.BACKBONE.NAME = "build_centernet_resnet_backbone"
+        cfg.MODEL.BACKBONE.FREEZE_AT = 0
+        cfg.MODEL.RESNETS.DEPTH = depth
+        cfg.MODEL.RESNETS.NORM = "BN"
+        cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+        cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth < 50 else 256
+        c = cfg.MODEL.CENTERNET_OAP
+        c.NUM_CLASSES, c.HEAD_CONV = hm.shape[0], hm.shape[1]
+        c.DECONV_CHANNELS, c.DECONV_DCN = channels, dcn
+
+    return model_shapes(configure)
 
 
 @register_converter(

@@ -21,6 +21,7 @@ __all__ = [
     "strip_prefix",
     "convert_checkpoint",
     "check_converted",
+    "model_shapes",
 ]
 
 
@@ -115,3 +116,22 @@ def check_converted(converted, expected, name):
         more = " ..." if len(missing) > 5 else ""
         raise CheckpointFormatError(f"missing keys in a {name} checkpoint: {missing[:5]}{more}")
     return converted
+
+
+def model_shapes(configure):
+    """{key: shape} of the model built on the meta device (no memory, no initialisation) from
+    ``detectron2.config.get_cfg()`` with every vision_plugins key, edited by ``configure(cfg)``
+    (which sets ``MODEL.META_ARCHITECTURE`` and the sizes read from the official weights)."""
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    # imported here: vision_plugins.config imports every architecture, whose converters import
+    # this module
+    from ..config import add_vision_plugins_config
+
+    cfg = add_vision_plugins_config(get_cfg())
+    configure(cfg)
+    cfg.MODEL.DEVICE = "meta"
+    with torch.device("meta"):
+        model = build_model(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}

@@ -15,9 +15,8 @@ the meta device; errors name the key.
 
 import re
 
-import torch
-
 from ..checkpoint import CheckpointFormatError, check_converted, register_converter, strip_prefix
+from ..checkpoint.registry import model_shapes
 
 __all__ = ["convert_cornernet", "convert_cornernet_lite", "convert_centernet_triplet",
            "hourglass_key"]  # fmt: skip
@@ -42,22 +41,20 @@ def _stacks(state_dict, name):
 def reference_shapes(meta_arch, state_dict, heat_key, cfg_fn=None):
     """{key: shape} of ``meta_arch`` built on the meta device for the stacks and classes of the
     (official-layout) ``state_dict``; ``cfg_fn(cfg)`` may adjust the config."""
-    from detectron2.modeling import build_model
-
-    from ..engine.defaults import default_cfg
-
     if heat_key not in state_dict:
         raise CheckpointFormatError(f"missing key {heat_key!r}")
-    cfg = default_cfg()
-    cfg.MODEL.META_ARCHITECTURE = meta_arch
-    cfg.MODEL.BACKBONE.NAME = "build_hourglass104_backbone"
-    cfg.MODEL.HOURGLASS.NUM_STACKS = _stacks(state_dict, meta_arch)
-    cfg.MODEL.CORNERNET.NUM_CLASSES = int(state_dict[heat_key].shape[0])
-    cfg.MODEL.DEVICE = "meta"
-    if cfg_fn is not None:
-        cfg_fn(cfg)
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+    stacks = _stacks(state_dict, meta_arch)
+    num_classes = int(state_dict[heat_key].shape[0])
+
+    def configure(cfg):
+        cfg.MODEL.META_ARCHITECTURE = meta_arch
+        cfg.MODEL.BACKBONE.NAME = "build_hourglass104_backbone"
+        cfg.MODEL.HOURGLASS.NUM_STACKS = stacks
+        cfg.MODEL.CORNERNET.NUM_CLASSES = num_classes
+        if cfg_fn is not None:
+            cfg_fn(cfg)
+
+    return model_shapes(configure)
 
 
 def _convert(state_dict, meta_arch, name):

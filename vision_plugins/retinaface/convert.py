@@ -12,14 +12,13 @@ device); errors name the key.
 
 import re
 
-import torch
-
 from ..checkpoint import (
     CheckpointFormatError,
     check_converted,
     register_converter,
     strip_prefix,
 )
+from ..checkpoint.registry import model_shapes
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
@@ -51,9 +50,6 @@ def reference_to_ours(state_dict, resnet):
 
 
 def _convert(state_dict, resnet, name):
-    from ..engine.defaults import default_cfg
-    from .meta_arch import RetinaFace
-
     state_dict = strip_prefix(state_dict, "module.")
     marker = "body.conv1.weight" if resnet else "body.stage1.0.0.weight"
     if marker not in state_dict:
@@ -66,20 +62,22 @@ def _convert(state_dict, resnet, name):
         raise CheckpointFormatError(
             "missing key 'fpn.output1.0.weight': not a RetinaFace checkpoint"
         )
-    cfg = default_cfg()
-    cfg.MODEL.RETINAFACE.OUT_CHANNELS = lateral.shape[0]
-    if resnet:
-        cfg.MODEL.BACKBONE.NAME = "build_retinaface_resnet_backbone"
-        cfg.MODEL.BACKBONE.FREEZE_AT = 0
-        cfg.MODEL.RESNETS.NORM = "BN"
-        cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
-        cfg.MODEL.RETINAFACE.IN_FEATURES = ["res3", "res4", "res5"]
-    else:
-        cfg.MODEL.BACKBONE.NAME = "build_retinaface_mnet_backbone"
-    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[16, 32], [64, 128], [256, 512]]
-    cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[1.0]]
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in RetinaFace(cfg).state_dict().items()}
+
+    def configure(cfg):
+        cfg.MODEL.META_ARCHITECTURE = "RetinaFace"
+        cfg.MODEL.RETINAFACE.OUT_CHANNELS = lateral.shape[0]
+        if resnet:
+            cfg.MODEL.BACKBONE.NAME = "build_retinaface_resnet_backbone"
+            cfg.MODEL.BACKBONE.FREEZE_AT = 0
+            cfg.MODEL.RESNETS.NORM = "BN"
+            cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+            cfg.MODEL.RETINAFACE.IN_FEATURES = ["res3", "res4", "res5"]
+        else:
+            cfg.MODEL.BACKBONE.NAME = "build_retinaface_mnet_backbone"
+        cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[16, 32], [64, 128], [256, 512]]
+        cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[1.0]]
+
+    expected = model_shapes(configure)
     return check_converted(reference_to_ours(state_dict, resnet), expected, name)
 
 

@@ -19,9 +19,8 @@ describe (depth, classes, anchors per location, deformable blocks), built on the
 
 import re
 
-import torch
-
 from ..checkpoint import CheckpointFormatError, check_converted, register_converter
+from ..checkpoint.registry import model_shapes
 from ..checkpoint.torchvision_resnet import PREFIX as RESNET_PREFIX
 from ..checkpoint.torchvision_resnet import torchvision_resnet_key
 
@@ -29,8 +28,7 @@ __all__ = [
     "convert_yolact",
     "convert_yolact_plus",
     "official_to_ours",
-    "reference_cfg",
-    "reference_shapes",
+    "reference_config",
 ]
 
 _DEPTHS = {6: 50, 23: 101, 36: 152}  # blocks in layers.2 -> ResNet depth
@@ -81,9 +79,9 @@ def _required(state_dict, key):
     return state_dict[key]
 
 
-def reference_cfg(state_dict, plus):
-    """The config of the YOLACT model the official ``state_dict`` describes."""
-    from ..engine.defaults import default_cfg
+def reference_config(state_dict, plus):
+    """``configure(cfg)``: sets a cfg to the YOLACT model the official ``state_dict`` describes
+    (for ``checkpoint.model_shapes``)."""
     from ..layers.resnet import dcn_blocks
 
     blocks = [
@@ -97,18 +95,7 @@ def reference_cfg(state_dict, plus):
     bbox = _required(state_dict, "prediction_layers.0.bbox_layer.weight")
     proto = _required(state_dict, "proto_net.10.weight")
     num_anchors = bbox.shape[0] // 4
-    cfg = default_cfg()
-    c = cfg.MODEL.YOLACT
-    cfg.MODEL.BACKBONE.NAME = "build_yolact_resnet_fpn_backbone"
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.NORM = "BN"
-    cfg.MODEL.RESNETS.DEPTH = _DEPTHS[blocks[2]]
-    c.NUM_CLASSES = conf.shape[0] // num_anchors - 1
-    c.NUM_PROTOTYPES = proto.shape[0]
-    c.SCALES_PER_OCTAVE = num_anchors // 3 if num_anchors % 3 == 0 else num_anchors
-    c.ASPECT_RATIOS = [1.0, 0.5, 2.0] if num_anchors % 3 == 0 else [1.0]
-    c.SEMSEG_ON = "semantic_seg_conv.weight" in state_dict
-    c.MASKIOU.ENABLED = plus
+    dcn = None
     if plus:  # the official rule, read back from which blocks carry a deformable conv
         has = [[f"backbone.layers.{s}.{i}.conv2.conv_offset_mask.weight" in state_dict
                 for i in range(n)] for s, n in enumerate(blocks)]  # fmt: skip
@@ -116,18 +103,28 @@ def reference_cfg(state_dict, plus):
             stages = [sum(h) and n - next(i for i, v in enumerate(h) if v) for h, n in
                       zip(has, blocks)]  # fmt: skip
             if dcn_blocks(blocks, stages, interval) == has:
-                c.DCN_STAGES, c.DCN_INTERVAL = stages, interval
+                dcn = stages, interval
                 break
         else:
             raise CheckpointFormatError("deformable blocks in an unsupported arrangement")
-    return cfg
 
+    def configure(cfg):
+        c = cfg.MODEL.YOLACT
+        cfg.MODEL.META_ARCHITECTURE = "YOLACT"
+        cfg.MODEL.BACKBONE.NAME = "build_yolact_resnet_fpn_backbone"
+        cfg.MODEL.BACKBONE.FREEZE_AT = 0
+        cfg.MODEL.RESNETS.NORM = "BN"
+        cfg.MODEL.RESNETS.DEPTH = _DEPTHS[blocks[2]]
+        c.NUM_CLASSES = conf.shape[0] // num_anchors - 1
+        c.NUM_PROTOTYPES = proto.shape[0]
+        c.SCALES_PER_OCTAVE = num_anchors // 3 if num_anchors % 3 == 0 else num_anchors
+        c.ASPECT_RATIOS = [1.0, 0.5, 2.0] if num_anchors % 3 == 0 else [1.0]
+        c.SEMSEG_ON = "semantic_seg_conv.weight" in state_dict
+        c.MASKIOU.ENABLED = plus
+        if dcn is not None:
+            c.DCN_STAGES, c.DCN_INTERVAL = dcn
 
-def reference_shapes(cfg, meta_arch):
-    """{key: shape} of ``meta_arch(cfg)``, built on the meta device."""
-    with torch.device("meta"):
-        model = meta_arch(cfg)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return configure
 
 
 def _check(state_dict, plus, name):
@@ -141,9 +138,7 @@ def _check(state_dict, plus, name):
                 raise CheckpointFormatError(
                     f"key {key!r} belongs to YOLACT++: convert with --arch yolact_plus"
                 )
-    from .meta_arch import YOLACT
-
-    expected = reference_shapes(reference_cfg(state_dict, plus), YOLACT)
+    expected = model_shapes(reference_config(state_dict, plus))
     return check_converted(official_to_ours(state_dict), expected, name)
 
 

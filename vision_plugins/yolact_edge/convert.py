@@ -20,8 +20,9 @@ does when it transfers YOLACT weights).
 import re
 
 from ..checkpoint import CheckpointFormatError, check_converted, register_converter
+from ..checkpoint.registry import model_shapes
 from ..yolact.convert import official_to_ours as yolact_official_to_ours
-from ..yolact.convert import reference_cfg, reference_shapes
+from ..yolact.convert import reference_config
 
 __all__ = ["convert_yolact_edge", "official_to_ours"]
 
@@ -59,8 +60,6 @@ def official_to_ours(state_dict):
     container_keys=("state_dict", "model"),
 )
 def convert_yolact_edge(state_dict):
-    from .meta_arch import YolactEdge
-
     if not any(k.startswith("flow_net.") for k in state_dict):
         raise CheckpointFormatError(
             "no 'flow_net.*' keys: not a YolactEdge video checkpoint (a YOLACT or an image-only "
@@ -71,17 +70,21 @@ def convert_yolact_edge(state_dict):
         for k, v in state_dict.items()
         if (m := re.fullmatch(rf"{re.escape(_PRE)}(\d+)\.0\.weight", k))
     )
-    cfg = reference_cfg(
+    configure_yolact = reference_config(
         {
             ("fpn." + k.split(".", 1)[1] if k.startswith("fpn_phase_") else k): v
             for k, v in state_dict.items()
         },
         plus=False,
     )
-    e = cfg.MODEL.YOLACT_EDGE
-    e.FLOW.REDUCE_CHANNELS = [c for _, c in pre]
-    e.FLOW.ENCODE_CHANNELS = int(state_dict["flow_net.conv1.0.0.weight"].shape[0])
-    e.USE_SPA = any(k.startswith("spa.") for k in state_dict)
-    return check_converted(
-        official_to_ours(state_dict), reference_shapes(cfg, YolactEdge), "YolactEdge"
-    )
+    encode = int(state_dict["flow_net.conv1.0.0.weight"].shape[0])
+
+    def configure(cfg):
+        configure_yolact(cfg)
+        cfg.MODEL.META_ARCHITECTURE = "YolactEdge"
+        e = cfg.MODEL.YOLACT_EDGE
+        e.FLOW.REDUCE_CHANNELS = [c for _, c in pre]
+        e.FLOW.ENCODE_CHANNELS = encode
+        e.USE_SPA = any(k.startswith("spa.") for k in state_dict)
+
+    return check_converted(official_to_ours(state_dict), model_shapes(configure), "YolactEdge")
