@@ -12,6 +12,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.visualizer import Visualizer
 
 from vision_plugins.engine import Predictor, setup_cfg
+from vision_plugins.spec import SPECS
 from vision_plugins.vpsnet.meta_arch import VPSNet
 from vision_plugins.vpsnet.visualize import track_color
 
@@ -104,7 +105,8 @@ def test_draw_colours_things_by_track_id(monkeypatch):
         return overlay_instances(self, **kwargs)
 
     monkeypatch.setattr(Visualizer, "overlay_instances", record_labels)
-    vis = demo.draw({"panoptic_seg": (seg, info)}, np.zeros((64, 96, 3), np.uint8), metadata)
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    vis = demo.draw({"panoptic_seg": (seg, info)}, rgb, metadata, spec=SPECS.get("VPSNet"))
     assert vis.shape[:2] == (341, 512)  # enlarged like any small image
     assert sorted(labels) == ["circle 7", "circle 8"]
     big = cv2.resize(seg.numpy(), (512, 341), interpolation=cv2.INTER_NEAREST)

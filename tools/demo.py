@@ -5,10 +5,11 @@
         --input img1.png folder/ clip.mp4 --output out/ MODEL.WEIGHTS output/model_final.pth
     python tools/demo.py --config-file ... --dataset vp_shapes_val --num-images 4 --output out/
 
-Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame; each frame
-goes to the model with the video's ``video_id`` and its ``frame_id``, so VPSNet fuses and tracks
-across frames). Panoptic outputs whose thing segments carry a ``track_id`` (VPSNet) are drawn with
-one colour per track id, labelled "<class> <track id>"; small inputs are drawn enlarged.
+Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame; a streaming
+model (``ArchSpec.streaming``: VPSNet, YolactEdge) gets each frame with the video's ``video_id``
+and its ``frame_id``, so it carries its state across frames). Outputs detectron2 cannot draw are
+drawn by the architecture's spec (``ArchSpec.visualize``: DensePose IUV, VPSNet's colour per track
+id); small inputs are drawn enlarged.
 """
 
 import argparse
@@ -26,9 +27,8 @@ from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 import vision_plugins  # noqa: F401  (registers everything)
-from vision_plugins.densepose_uv.visualize import draw_densepose_iuv, strip_masks
 from vision_plugins.engine import Predictor, setup_cfg
-from vision_plugins.vpsnet.visualize import draw_tracked_panoptic
+from vision_plugins.spec import spec_for
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -82,21 +82,18 @@ def enlargement(shape, min_side=512):
     return max(1.0, min_side / max(shape[:2]))
 
 
-def draw(predictions, rgb, metadata, min_side=512):
-    """Visualizer output, enlarged by :func:`enlargement`. Panoptic segments with a ``track_id``
-    are drawn by ``draw_tracked_panoptic`` (colour per track id), other panoptic outputs by
-    ``Visualizer.draw_panoptic_seg_predictions``."""
+def draw(predictions, rgb, metadata, min_side=512, spec=None):
+    """Drawing enlarged by :func:`enlargement`: the spec's own (``spec.visualize``, when it
+    draws this output), else detectron2's ``Visualizer`` (panoptic, instances or sem_seg)."""
     scale = enlargement(rgb.shape, min_side)
-    if "instances" in predictions and predictions["instances"].has("pred_densepose"):
-        rgb = draw_densepose_iuv(rgb, predictions["instances"])  # parts + U/V contours
-        predictions = dict(predictions, instances=strip_masks(predictions["instances"]))
+    if spec is not None and spec.visualize is not None:
+        image = spec.visualize(rgb, predictions, metadata, scale)
+        if image is not None:
+            return image
     vis = Visualizer(rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
     if "panoptic_seg" in predictions:
         seg, info = predictions["panoptic_seg"]
-        if any("track_id" in s for s in info):
-            out = draw_tracked_panoptic(vis, seg.to("cpu"), info)
-        else:
-            out = vis.draw_panoptic_seg_predictions(seg.to("cpu"), info)
+        out = vis.draw_panoptic_seg_predictions(seg.to("cpu"), info)
     elif "instances" in predictions:
         out = vis.draw_instance_predictions(predictions["instances"])
     elif "sem_seg" in predictions:
@@ -109,15 +106,16 @@ def draw(predictions, rgb, metadata, min_side=512):
 def run_image(predictor, path, out_dir, threshold):
     bgr = read_image(path, format="BGR")
     preds = _filter(predictor(bgr), threshold)
-    vis = draw(preds, bgr[:, :, ::-1], predictor.metadata)
+    vis = draw(preds, bgr[:, :, ::-1], predictor.metadata, spec=spec_for(predictor.cfg))
     dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
     cv2.imwrite(dst, vis[:, :, ::-1])
     return dst
 
 
 def run_video(predictor, path, out_dir, threshold, video_id):
-    """Frame ``k`` (from 1) goes to the model as ``predictor(frame, video_id=video_id,
-    frame_id=k)``; give every video of a run its own ``video_id`` (VPSNet keeps state per id).
+    """Frame ``k`` (from 1) goes to a streaming model as ``predictor(frame, video_id=video_id,
+    frame_id=k)``, to others as ``predictor(frame)``; give every video of a run its own
+    ``video_id`` (VPSNet keeps state per id).
     Panoptic outputs are drawn by :func:`draw`, instances by detectron2's ``VideoVisualizer``
     (colours carried over by box overlap) enlarged to :func:`draw`'s size."""
     cap = cv2.VideoCapture(path)
@@ -127,16 +125,19 @@ def run_video(predictor, path, out_dir, threshold, video_id):
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".mp4")
     visualizer = VideoVisualizer(predictor.metadata, ColorMode.IMAGE)
+    spec = spec_for(predictor.cfg)
+    streaming = spec is not None and spec.streaming
     writer = None
     frame_ids = range(1, n + 1) if n else itertools.count(1)
     for frame_id in tqdm.tqdm(frame_ids, desc=os.path.basename(path), unit="frame"):
         ok, frame = cap.read()
         if not ok:
             break
-        preds = _filter(predictor(frame, video_id=video_id, frame_id=frame_id), threshold)
+        extra = {"video_id": video_id, "frame_id": frame_id} if streaming else {}
+        preds = _filter(predictor(frame, **extra), threshold)
         rgb = frame[:, :, ::-1]
         if "panoptic_seg" in preds:
-            vis = draw(preds, rgb, predictor.metadata)
+            vis = draw(preds, rgb, predictor.metadata, spec=spec)
         else:
             vis = visualizer.draw_instance_predictions(rgb, preds["instances"]).get_image()
             scale = enlargement(frame.shape)

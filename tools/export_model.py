@@ -5,8 +5,8 @@
         --config-file configs/YolactEdge/yolact_edge_R_50_FPN_550_ytvis.yaml \
         --output exported/ [MODEL.WEIGHTS model.pth]
 
-Architectures with an exporter (``vision_plugins.export.EXPORTERS``): YolactEdge, written as
-``keyframe.ts`` and ``nonkeyframe.ts`` (``vision_plugins/export/yolact_edge.py``: inputs,
+Architectures whose spec declares an exporter (``ArchSpec.exporter``): YolactEdge, written as
+``keyframe.ts`` and ``nonkeyframe.ts`` (``vision_plugins/yolact_edge/export.py``: inputs,
 outputs and what stays in Python). ``export.json`` holds the exporter's metadata (input size,
 channel order, ...). The exported graphs are checked against the eager model on fresh inputs
 before they are written.
@@ -21,7 +21,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.engine import Trainer, setup_cfg
-from vision_plugins.export import EXPORTERS
+from vision_plugins.spec import SPECS, spec_for
 
 
 def get_parser():
@@ -36,11 +36,13 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     cfg = setup_cfg(args.config_file, list(args.opts))
-    exporter = EXPORTERS.get(cfg.MODEL.META_ARCHITECTURE)
+    spec = spec_for(cfg)
+    exporter = spec.exporter if spec is not None else None
     if exporter is None:
+        available = sorted(key for key, s in SPECS if s.exporter is not None)
         raise SystemExit(
             f"export_model: MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} has no "
-            f"exporter; available: {sorted(EXPORTERS)}"
+            f"exporter; available: {available}"
         )
     model = Trainer.build_model(cfg)
     DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)

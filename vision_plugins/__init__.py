@@ -8,14 +8,14 @@ generated lazily on first use). ``add_vision_plugins_config(cfg)`` adds every co
 
 __version__ = "0.1.0"
 
-from . import (  # noqa: F401,E402  (registration)
+from . import (  # noqa: F401,E402  (registration: shared registries, then every ArchSpec)
     centernet,
     checkpoint,
     cornernet,
     data,
     densepose_uv,
     evaluation,
-    export,
+    mask_rcnn,
     pose_hourglass,
     retinaface,
     upsnet,

@@ -1,35 +1,15 @@
 """``add_vision_plugins_config``: every config key of the project, added to a detectron2 cfg.
 
-Each architecture contributes an ``add_<arch>_config(cfg)`` listed in ``_ARCH_CONFIGS``; they only
-add new keys (under ``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and never change a detectron2 default.
+The shared keys are :func:`add_engine_config`'s; each architecture's come from its spec
+(``ArchSpec.add_config``). They only add new keys (under ``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and
+never change a detectron2 default.
 """
 
 from detectron2.config import CfgNode as CN
 
-from .centernet.config import add_centernet_oap_config
-from .cornernet.config import add_cornernet_config
-from .densepose_uv.config import add_densepose_uv_config
-from .pose_hourglass.config import add_pose_hourglass_config
-from .retinaface.config import add_retinaface_config
-from .upsnet.config import add_upsnet_config
-from .vpsnet.config import add_vpsnet_config
-from .yolact.config import add_yolact_config
-from .yolact_edge.config import add_yolact_edge_config
+from .spec import SPECS
 
 __all__ = ["add_vision_plugins_config", "add_engine_config"]
-
-# add_<arch>_config functions, one per architecture
-_ARCH_CONFIGS = [
-    add_centernet_oap_config,
-    add_cornernet_config,
-    add_densepose_uv_config,
-    add_pose_hourglass_config,
-    add_retinaface_config,
-    add_upsnet_config,
-    add_vpsnet_config,
-    add_yolact_config,
-    add_yolact_edge_config,
-]
 
 
 def add_engine_config(cfg):
@@ -53,8 +33,11 @@ def add_vision_plugins_config(cfg):
     frozen = cfg.is_frozen()
     cfg.defrost()
     add_engine_config(cfg)
-    for add in _ARCH_CONFIGS:
-        add(cfg)
+    added = []
+    for _, spec in SPECS:
+        if spec.add_config is not None and spec.add_config not in added:
+            spec.add_config(cfg)
+            added.append(spec.add_config)
     if frozen:
         cfg.freeze()
     return cfg

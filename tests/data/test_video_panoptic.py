@@ -11,6 +11,7 @@ from detectron2.data import transforms as T
 from vision_plugins.data import video_panoptic as vp
 from vision_plugins.data.panoptic import read_panoptic_ids
 from vision_plugins.engine import setup_cfg
+from vision_plugins.vpsnet.mapper import VideoPanopticMapper
 
 CONFIG = "configs/VPSNet/vpsnet_R_18_FPN_synth_video_fusetrack.yaml"
 
@@ -157,9 +158,9 @@ def test_loader_reads_cityscapes_vps_ids_and_names_bad_annotations(tmp_path):
 
 def test_mapper_flips_target_reference_and_flow_together(val):
     cfg = setup_cfg(CONFIG, ["MODEL.WEIGHTS", ""])
-    kwargs = vp.VideoPanopticMapper.from_config(cfg, True)
+    kwargs = VideoPanopticMapper.from_config(cfg, True)
     kwargs["augmentations"] = [T.RandomFlip(prob=1.0)]
-    mapper = vp.VideoPanopticMapper(**kwargs)
+    mapper = VideoPanopticMapper(**kwargs)
     sample = next(
         s for s in mapper.prepare_dataset(val) if s["video_id"] == 1 and s["frame_id"] == 10
     )
@@ -179,9 +180,9 @@ def test_mapper_flips_target_reference_and_flow_together(val):
         ty = np.clip(np.rint(ys + flow[1, ys, xs]).astype(int), 0, 127)
         hidden = ref.gt_masks.tensor[ref.gt_track_ids != tid].any(dim=0).numpy()[ty, tx]
         assert r[ty, tx][~hidden].mean() > 0.9
-    test = vp.VideoPanopticMapper(cfg, False)(val[9])  # frame 10: flow to frame 9
+    test = VideoPanopticMapper(cfg, False)(val[9])  # frame 10: flow to frame 9
     assert test["flow"].shape == (2, 128, 192) and test["frame_id"] == 10
-    assert "flow" not in vp.VideoPanopticMapper(cfg, False)(val[0])  # a video's first frame
+    assert "flow" not in VideoPanopticMapper(cfg, False)(val[0])  # a video's first frame
 
 
 def test_frame_keys_of_the_cityscapes_vps_id_schemes():

@@ -1,17 +1,33 @@
 """Registry of dataset mappers, selected by ``cfg.INPUT.DATASET_MAPPER_NAME``.
 
 A mapper is registered as a class taking ``(cfg, is_train)`` (detectron2 ``@configurable``
-mappers do). detectron2's ``DatasetMapper`` is registered under its own name and is the default.
+mappers do). detectron2's ``DatasetMapper`` is registered under its own name and is the default;
+the architectures' mappers are registered from their specs (``ArchSpec.mappers``).
+
+In test mode a mapper gets **the config's test transform** (:func:`build_test_augmentation`, the
+one ``Predictor`` uses) as its ``augmentations`` argument when its constructor takes one;
+mappers without that argument build it themselves.
 """
+
+import inspect
 
 from detectron2.data import DatasetMapper
 from detectron2.utils.registry import Registry
+
+from ..spec import on_register
+from .transforms import build_test_augmentation
 
 __all__ = ["MAPPER_REGISTRY", "build_mapper", "DataLoadError"]
 
 MAPPER_REGISTRY = Registry("VP_DATASET_MAPPER")
 MAPPER_REGISTRY.__doc__ = "Dataset mappers selected by cfg.INPUT.DATASET_MAPPER_NAME."
 MAPPER_REGISTRY.register(DatasetMapper)
+
+
+@on_register
+def _register_mappers(spec):
+    for mapper in spec.mappers:
+        MAPPER_REGISTRY.register(mapper)
 
 
 class DataLoadError(RuntimeError):
@@ -44,8 +60,16 @@ class _NamedErrors:
         return repr(self.mapper)
 
 
+def _takes_augmentations(cls):
+    params = inspect.signature(cls.__init__).parameters
+    return "augmentations" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
 def build_mapper(cfg, is_train):
-    """The mapper named by ``cfg.INPUT.DATASET_MAPPER_NAME``; errors name the image file."""
+    """The mapper named by ``cfg.INPUT.DATASET_MAPPER_NAME``; errors name the image file. In
+    test mode it applies the config's test transform (see the module doc)."""
     name = cfg.INPUT.get("DATASET_MAPPER_NAME", "DatasetMapper")
     try:
         cls = MAPPER_REGISTRY.get(name)
@@ -54,4 +78,6 @@ def build_mapper(cfg, is_train):
             f"INPUT.DATASET_MAPPER_NAME={name!r} is not a registered mapper; registered: "
             f"{sorted(k for k, _ in MAPPER_REGISTRY)}"
         ) from None
+    if not is_train and _takes_augmentations(cls):
+        return _NamedErrors(cls(cfg, False, augmentations=build_test_augmentation(cfg)))
     return _NamedErrors(cls(cfg, is_train))

@@ -1,8 +1,8 @@
-"""Test-time transforms per meta-architecture, shared by test mappers and ``Predictor``.
+"""The test transform of a config, shared by the evaluation mappers and ``Predictor``.
 
-``TEST_AUGMENTATION_REGISTRY`` maps a ``MODEL.META_ARCHITECTURE`` name to a function
-``cfg -> list[detectron2.data.transforms.Augmentation]``. Architectures whose official test
-transform is not detectron2's shortest-edge resize (e.g. YOLACT's fixed 550×550) register theirs.
+An architecture declares its official test transform in its spec (``ArchSpec.test_augmentation``,
+e.g. YOLACT's fixed 550×550 resize, or ``native_resolution`` for models that scale and pad the
+image themselves); otherwise detectron2's shortest-edge resize applies.
 """
 
 import cv2
@@ -11,12 +11,9 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from PIL import Image
 
-__all__ = [
-    "TEST_AUGMENTATION_REGISTRY",
-    "FixedSizeResize",
-    "register_test_augmentation",
-    "build_test_augmentation",
-]
+from ..spec import spec_for
+
+__all__ = ["FixedSizeResize", "build_test_augmentation", "native_resolution"]
 
 
 class _CV2ResizeTransform(T.ResizeTransform):
@@ -46,20 +43,16 @@ class FixedSizeResize(T.Augmentation):
         return _CV2ResizeTransform(h, w, self.size, self.size)
 
 
-TEST_AUGMENTATION_REGISTRY = {}
-
-
-def register_test_augmentation(meta_arch):
-    def deco(fn):
-        TEST_AUGMENTATION_REGISTRY[meta_arch] = fn
-        return fn
-
-    return deco
+def native_resolution(cfg):
+    """No test transform: the model gets the image at its own size (and scales / pads it
+    itself, as e.g. the official CornerNet, CenterNet and RetinaFace test code does)."""
+    return []
 
 
 def build_test_augmentation(cfg):
-    """The official test transform of ``cfg.MODEL.META_ARCHITECTURE`` (default: detectron2's)."""
-    fn = TEST_AUGMENTATION_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
-    if fn is None:
+    """The test transform of ``cfg``'s architecture (its spec's), else detectron2's
+    shortest-edge resize (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``)."""
+    spec = spec_for(cfg)
+    if spec is None or spec.test_augmentation is None:
         return utils.build_augmentation(cfg, is_train=False)
-    return fn(cfg)
+    return spec.test_augmentation(cfg)

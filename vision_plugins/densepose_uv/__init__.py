@@ -6,5 +6,6 @@ Importing registers ``DensePoseUVROIHeads`` (ROI_HEADS_REGISTRY). Data:
 symmetries) and the synthetic ``vp_densepose_*``; metrics: ``vision_plugins.evaluation.densepose``.
 """
 
+from . import spec  # noqa: F401  (registration)
 from .config import add_densepose_uv_config  # noqa: F401
 from .roi_heads import DensePoseUVROIHeads  # noqa: F401

@@ -2,12 +2,13 @@
 
 import numpy as np
 import torch
+from detectron2.utils.visualizer import ColorMode, Visualizer
 from matplotlib import colormaps
 
+from ..evaluation.densepose_results import densepose_to_iuv, integer_box
 from ..layers.paste import clip_window
-from .results import densepose_to_iuv, integer_box
 
-__all__ = ["draw_densepose_iuv", "strip_masks"]
+__all__ = ["draw_densepose_iuv", "strip_masks", "draw_predictions"]
 
 
 def _contours(values: np.ndarray, inside: np.ndarray, step: float = 0.25) -> np.ndarray:
@@ -47,3 +48,13 @@ def strip_masks(instances):
     if out.has("pred_masks"):
         out.remove("pred_masks")
     return out
+
+
+def draw_predictions(rgb: np.ndarray, predictions: dict, metadata, scale: float):
+    """``tools/demo.py``'s drawing of DensePose outputs: the IUV overlay, then detectron2's
+    instance drawing without the masks. None when the instances carry no ``pred_densepose``."""
+    instances = predictions.get("instances")
+    if instances is None or not instances.has("pred_densepose"):
+        return None
+    vis = Visualizer(draw_densepose_iuv(rgb, instances), metadata, scale, ColorMode.IMAGE)
+    return vis.draw_instance_predictions(strip_masks(instances)).get_image()

@@ -1,5 +1,7 @@
 """Config set-up shared by the tools: project keys, config lookup, CPU fallback, dataset checks."""
 
+import functools
+import json
 import logging
 import os
 
@@ -9,6 +11,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..config import add_vision_plugins_config
 from ..model_zoo import get_config_file
+from ..spec import cfg_value, spec_for
 
 __all__ = [
     "default_cfg",
@@ -17,25 +20,8 @@ __all__ = [
     "check_datasets",
     "check_dataset_names",
     "check_num_classes",
-    "NUM_CLASSES_KEYS",
+    "dataset_counts",
 ]
-
-# META_ARCHITECTURE -> the config key holding its number of classes (each architecture adds its
-# own); check_datasets compares it with the training set's thing_classes.
-NUM_CLASSES_KEYS = {
-    "GeneralizedRCNN": "MODEL.ROI_HEADS.NUM_CLASSES",
-    "YOLACT": "MODEL.YOLACT.NUM_CLASSES",
-    "YolactEdge": "MODEL.YOLACT.NUM_CLASSES",
-    "CenterNetOAP": "MODEL.CENTERNET_OAP.NUM_CLASSES",
-    "UPSNet": "MODEL.ROI_HEADS.NUM_CLASSES",
-    "VPSNet": "MODEL.ROI_HEADS.NUM_CLASSES",
-}
-# META_ARCHITECTURE -> the key holding its number of semantic classes, compared with the
-# training set's stuff_classes (stuff-first semantic classes of vision_plugins' panoptic data).
-SEMANTIC_CLASSES_KEYS = {
-    "UPSNet": "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
-    "VPSNet": "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
-}
 
 logger = logging.getLogger(__name__)
 
@@ -93,24 +79,49 @@ def check_dataset_names(cfg):
                 )
 
 
+@functools.lru_cache(maxsize=16)
+def _json_categories(path, mtime):
+    with open(path) as f:
+        return json.load(f).get("categories") or []
+
+
+def dataset_counts(name, field):
+    """``field`` (``thing_classes``, ``stuff_classes`` or ``keypoint_names``) of the registered
+    dataset ``name``: its metadata, else -- for a dataset registered with detectron2's
+    ``register_coco_instances``, whose metadata is filled only when its json is loaded -- read
+    from the ``categories`` of its ``json_file`` (thing classes sorted by id, as detectron2's
+    loader orders them; keypoint names of the category that has them). None when unknown."""
+    meta = MetadataCatalog.get(name)
+    value = meta.get(field)
+    if value is not None:
+        return list(value)
+    json_file = meta.get("json_file")
+    if field == "stuff_classes" or not json_file or not os.path.isfile(json_file):
+        return None
+    try:
+        categories = _json_categories(json_file, os.path.getmtime(json_file))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"dataset {name!r}: cannot read the categories of {json_file}: {e}")
+    if field == "thing_classes":
+        return [c["name"] for c in sorted(categories, key=lambda c: c["id"])] or None
+    keypoints = [c["keypoints"] for c in categories if c.get("keypoints")]
+    return list(keypoints[0]) if len(keypoints) == 1 else None
+
+
 def check_num_classes(cfg):
-    """The architecture's NUM_CLASSES equals len(thing_classes) of every training set (and the
-    semantic classes of panoptic models len(stuff_classes))."""
-    arch = cfg.MODEL.META_ARCHITECTURE
-    for keys, field in (
-        (NUM_CLASSES_KEYS, "thing_classes"),
-        (SEMANTIC_CLASSES_KEYS, "stuff_classes"),
-    ):
-        key = keys.get(arch)
-        if key is None:
+    """The class and keypoint counts of the architecture's spec (``ArchSpec.counts``, e.g.
+    ``MODEL.YOLACT.NUM_CLASSES`` vs ``thing_classes``, ``NUM_KEYPOINTS`` vs ``keypoint_names``)
+    equal those of every training set; otherwise a ValueError naming the key, its value and the
+    dataset."""
+    spec = spec_for(cfg)
+    for check in spec.counts if spec else ():
+        if check.when is not None and not cfg_value(cfg, check.when):
             continue
-        num_classes = cfg
-        for part in key.split("."):
-            num_classes = num_classes[part]
+        value = cfg_value(cfg, check.key)
         for name in cfg.DATASETS.get("TRAIN", ()):
-            classes = MetadataCatalog.get(name).get(field)
-            if classes is not None and len(classes) != num_classes:
+            names = dataset_counts(name, check.field)
+            if names is not None and len(names) != value:
                 raise ValueError(
-                    f"{key}={num_classes} but the training set {name!r} has {len(classes)} "
-                    f"{field} {list(classes)}: set {key} {len(classes)}"
+                    f"{check.key}={value} but the training set {name!r} has {len(names)} "
+                    f"{check.field} {names}: set {check.key} {len(names)}"
                 )

@@ -14,9 +14,9 @@ __all__ = ["Predictor"]
 
 
 class Predictor:
-    """Like detectron2's ``DefaultPredictor``, but the test transform is the one registered for
-    ``cfg.MODEL.META_ARCHITECTURE`` (e.g. YOLACT's fixed 550×550 resize), not always a
-    shortest-edge resize.
+    """Like detectron2's ``DefaultPredictor``, but the test transform is the architecture's own
+    (its spec's, e.g. YOLACT's fixed 550×550 resize; the same one the evaluation loader
+    applies), not always a shortest-edge resize.
 
     ``predictor(image)`` takes an H×W×3 uint8 image in BGR order (as ``cv2.imread`` returns), or
     a grayscale H×W / H×W×1 image (replicated to 3 channels), and returns the model's output dict
@@ -45,6 +45,12 @@ class Predictor:
             raise ValueError(f"INPUT.FORMAT={self.input_format!r}: Predictor supports RGB or BGR")
 
     def __call__(self, original_image, **extra):
+        inputs = self.preprocess(original_image, **extra)
+        with torch.no_grad():
+            return self.model([inputs])[0]
+
+    def preprocess(self, original_image, **extra):
+        """The model's input dict for ``original_image`` (what ``__call__`` runs the model on)."""
         clash = [k for k in self.OWN_KEYS if k in extra]
         if clash:
             raise ValueError(
@@ -64,5 +70,4 @@ class Predictor:
         aug_input = T.AugInput(image)
         self.aug(aug_input)
         tensor = torch.as_tensor(aug_input.image.astype("float32").transpose(2, 0, 1))
-        with torch.no_grad():
-            return self.model([{"image": tensor, "height": height, "width": width, **extra}])[0]
+        return {"image": tensor, "height": height, "width": width, **extra}

@@ -92,8 +92,9 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        """detectron2's test loader; video datasets (dicts with ``video_id``) run whole videos
-        in frame order (:class:`VideoInferenceSampler`)."""
+        """detectron2's test loader with the architecture's test transform; video datasets
+        (dicts with ``video_id``) run whole videos in frame order (:class:`VideoInferenceSampler`:
+        streaming models and the video evaluators need it)."""
         mapper = build_mapper(cfg, False)
         dicts = DatasetCatalog.get(dataset_name)
         if dicts and "video_id" in dicts[0]:

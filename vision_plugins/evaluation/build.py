@@ -1,8 +1,9 @@
 """``build_evaluator(cfg, dataset_name)``: the evaluator named by the dataset's ``evaluator_type``.
 
 ``EVALUATOR_REGISTRY`` maps an ``evaluator_type`` to a function
-``(cfg, dataset_name, output_folder) -> DatasetEvaluator``; architectures with their own metrics
-(PCKh, WIDER FACE AP, VPQ, GPS) register theirs. COCO, COCO-panoptic and sem-seg reuse detectron2.
+``(cfg, dataset_name, output_folder) -> DatasetEvaluator``: the task metrics (PCKh, WIDER FACE AP,
+VPQ, GPS) and detectron2's COCO, COCO-panoptic and sem-seg evaluators. The model's spec may add
+evaluators of its own (``ArchSpec.evaluators``, e.g. UPSNet's mIoU on panoptic sets).
 """
 
 import itertools
@@ -12,10 +13,11 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOPanopticEvaluator, DatasetEvaluators, SemSegEvaluator
 from detectron2.utils import comm
 
-from ..data.synthetic import SYNTHETIC_DATASETS, ensure_generated
+from ..data import prepare_dataset_files
+from ..registry import Registry
+from ..spec import spec_for
 from .coco import MaskScoreCOCOEvaluator
 from .densepose import DensePoseGPSEvaluator, geodesics_for
-from .panoptic import PanopticSemSegEvaluator
 from .video_instances import VideoInstanceEvaluator
 from .vpq import AnnotatedFramesOnly, VPQEvaluator
 
@@ -27,7 +29,8 @@ __all__ = [
     "register_evaluator",
 ]
 
-EVALUATOR_REGISTRY = {}
+EVALUATOR_REGISTRY = Registry("VP_EVALUATOR")
+EVALUATOR_REGISTRY.__doc__ = "evaluator_type -> (cfg, dataset_name, output_folder) -> evaluator"
 
 
 def gather_predictions(predictions, distributed):
@@ -42,13 +45,8 @@ def gather_predictions(predictions, distributed):
 
 
 def register_evaluator(evaluator_type):
-    def deco(fn):
-        if evaluator_type in EVALUATOR_REGISTRY:
-            raise KeyError(f"evaluator_type {evaluator_type!r} is already registered")
-        EVALUATOR_REGISTRY[evaluator_type] = fn
-        return fn
-
-    return deco
+    """Decorator: the builder of ``evaluator_type`` (registered twice raises)."""
+    return EVALUATOR_REGISTRY.register_as(evaluator_type)
 
 
 def keypoint_oks_sigmas(cfg, dataset_name):
@@ -92,16 +90,11 @@ def _sem_seg(cfg, dataset_name, output_folder):
 @register_evaluator("coco_panoptic_seg")
 def _coco_panoptic(cfg, dataset_name, output_folder):
     """PQ / SQ / RQ; box and mask AP when the model has a mask head and the dataset an
-    instances json; mIoU when the model's semantic classes are the dataset's stuff-first
-    semantic classes (UPSNet, VPSNet on ``register_panoptic_dataset`` data)."""
+    instances json."""
     meta = MetadataCatalog.get(dataset_name)
     evaluators = [COCOPanopticEvaluator(dataset_name, output_folder)]
     if (cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON) and meta.get("json_file"):
         evaluators.append(_coco_evaluator(cfg, dataset_name, output_folder))
-    if "num_stuff" in meta.as_dict() and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == len(
-        meta.stuff_classes
-    ):
-        evaluators.append(PanopticSemSegEvaluator(dataset_name, output_dir=output_folder))
     return DatasetEvaluators(evaluators)
 
 
@@ -118,18 +111,24 @@ def _densepose(cfg, dataset_name, output_folder):
 
 
 def build_evaluator(cfg, dataset_name, output_folder=None):
-    """Evaluator for ``dataset_name`` chosen by its metadata ``evaluator_type``."""
+    """Evaluator for ``dataset_name`` chosen by its metadata ``evaluator_type``, plus the
+    evaluators the model's spec adds."""
     if output_folder is None:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-    if dataset_name in SYNTHETIC_DATASETS:
-        ensure_generated(dataset_name)  # evaluators read metadata.json_file when built
+    prepare_dataset_files(dataset_name)  # evaluators read metadata.json_file when built
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
     if evaluator_type not in EVALUATOR_REGISTRY:
         raise NotImplementedError(
             f"dataset {dataset_name!r} has evaluator_type={evaluator_type!r}, which has no "
-            f"evaluator; registered types: {sorted(EVALUATOR_REGISTRY)}"
+            f"evaluator; registered types: {EVALUATOR_REGISTRY.names()}"
         )
-    return EVALUATOR_REGISTRY[evaluator_type](cfg, dataset_name, output_folder)
+    evaluator = EVALUATOR_REGISTRY.get(evaluator_type)(cfg, dataset_name, output_folder)
+    spec = spec_for(cfg)
+    extra = spec.evaluators(cfg, dataset_name, output_folder) if spec and spec.evaluators else []
+    if not extra:
+        return evaluator
+    inner = evaluator._evaluators if isinstance(evaluator, DatasetEvaluators) else [evaluator]
+    return DatasetEvaluators(list(inner) + list(extra))
 
 
 @register_evaluator("video_panoptic")

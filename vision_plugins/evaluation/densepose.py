@@ -18,13 +18,13 @@ import logging
 import os
 import pickle
 from collections import OrderedDict
-from typing import Callable, Dict
 
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
+from detectron2.utils.registry import Registry
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -34,8 +34,8 @@ from scipy.spatial.distance import cdist
 
 from ..data.densepose import decode_dp_masks
 from ..data.synthetic.densepose import KAPPA, chart_to_template
-from ..densepose_uv.results import densepose_masks, densepose_to_iuv
 from ..layers.paste import clip_window
+from .densepose_results import densepose_masks, densepose_to_iuv
 
 __all__ = [
     "PlanarChartGeodesics",
@@ -51,8 +51,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# metadata ``densepose_geodesics`` name -> provider factory
-GEODESICS_PROVIDERS: Dict[str, Callable] = {}
+# metadata ``densepose_geodesics`` name -> provider factory ``metadata -> geodesics``
+GEODESICS_PROVIDERS = Registry("VP_DENSEPOSE_GEODESICS")
 
 
 class PlanarChartGeodesics:
@@ -226,12 +226,20 @@ class SMPLGeodesics:
         return np.asarray(SMPL_MEAN_DISTANCES)[np.asarray(SMPL_COARSE_PARTS)[np.asarray(i)]]
 
 
-GEODESICS_PROVIDERS["vp_planar_chart"] = lambda meta: PlanarChartGeodesics(chart_to_template, KAPPA)
-GEODESICS_PROVIDERS["smpl"] = lambda meta: SMPLGeodesics(
-    meta.get("densepose_smpl_subdiv"),
-    meta.get("densepose_smpl_subdiv_transform"),
-    meta.get("densepose_pdist_matrix"),
-)
+@GEODESICS_PROVIDERS.register()
+def vp_planar_chart(meta):
+    """The synthetic vp_densepose chart (exact geodesics)."""
+    return PlanarChartGeodesics(chart_to_template, KAPPA)
+
+
+@GEODESICS_PROVIDERS.register()
+def smpl(meta):
+    """SMPL geodesics from the local files named in the metadata."""
+    return SMPLGeodesics(
+        meta.get("densepose_smpl_subdiv"),
+        meta.get("densepose_smpl_subdiv_transform"),
+        meta.get("densepose_pdist_matrix"),
+    )
 
 
 class DensePoseGPSEvaluator(DatasetEvaluator):
@@ -345,6 +353,6 @@ def geodesics_for(dataset_name: str):
     if name not in GEODESICS_PROVIDERS:
         raise KeyError(
             f"dataset {dataset_name!r} has densepose_geodesics={name!r}; GPS needs one of "
-            f"{sorted(GEODESICS_PROVIDERS)}"
+            f"{sorted(k for k, _ in GEODESICS_PROVIDERS)}"
         )
-    return GEODESICS_PROVIDERS[name](meta)
+    return GEODESICS_PROVIDERS.get(name)(meta)

@@ -5,7 +5,7 @@ Importing registers ``build_pose_hourglass_backbone`` (BACKBONE_REGISTRY), the m
 ``TopDownPoseMapper`` and the ``shg`` weight converter.
 """
 
-from . import convert  # noqa: F401  (registration)
+from . import spec  # noqa: F401  (registration)
 from .backbone import PoseHourglassBackbone, build_pose_hourglass_backbone  # noqa: F401
 from .config import add_pose_hourglass_config  # noqa: F401
 from .mapper import TopDownPoseMapper  # noqa: F401

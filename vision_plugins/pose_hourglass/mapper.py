@@ -17,7 +17,6 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
 
-from ..data import MAPPER_REGISTRY, register_test_augmentation
 from ..layers.heatmaps import render_gaussian_heatmaps
 
 __all__ = ["TopDownPoseMapper", "SquareImageCrop", "person_center_scale", "topdown_affine"]
@@ -49,13 +48,14 @@ def topdown_affine(center, size, rotation_deg, res):
     )
 
 
-@MAPPER_REGISTRY.register()
 class TopDownPoseMapper:
     """Dataset dicts with one person annotation (``keypoints`` and either MPII's ``center`` and
     ``scale`` or a COCO-style ``bbox``, see :func:`person_center_scale`) ->
     ``{"image", "height", "width", "image_id", "crop_box"}`` (+ ``"gt_heatmaps"`` (K, R, R) and
     ``"gt_keypoints"`` (K, 3) in network-input pixels when training). ``crop_box`` = [x1, y1, x2,
-    y2] of the (unrotated) crop in the original image, to map predictions back."""
+    y2] of the (unrotated) crop in the original image, to map predictions back. At test time a
+    dict without a person annotation is cropped by ``augmentations`` (the test transform: the
+    whole image as the person, exactly as ``Predictor`` crops a raw image)."""
 
     @configurable
     def __init__(
@@ -72,8 +72,10 @@ class TopDownPoseMapper:
         scale_range,
         flip_prob,
         flip_indices,
+        augmentations=(),
     ):
         self.is_train = is_train
+        self.augmentations = T.AugmentationList(list(augmentations))
         self.image_format = image_format
         self.input_res, self.output_res, self.sigma = input_res, output_res, sigma
         self.scale_padding, self.center_shift = scale_padding, center_shift
@@ -100,12 +102,15 @@ class TopDownPoseMapper:
             "scale_range": tuple(aug.SCALE_RANGE),
             "flip_prob": aug.FLIP_PROB,
             "flip_indices": flip,
+            "augmentations": build_pose_test_augmentation(cfg),
         }
 
     def __call__(self, dataset_dict):
         d = dict(dataset_dict)
         image = utils.read_image(d["file_name"], format=self.image_format)
         utils.check_image_size(d, image)
+        if not self.is_train and not d.get("annotations"):
+            return self._whole_image(d, image)
         if len(d.get("annotations", [])) != 1:
             raise ValueError(
                 f"{d['file_name']}: a top-down pose sample needs exactly one person annotation, "
@@ -152,10 +157,42 @@ class TopDownPoseMapper:
         out["image"] = torch.as_tensor(np.ascontiguousarray(crop.transpose(2, 0, 1)))
         return out
 
+    def _whole_image(self, d, image):
+        aug = T.AugInput(image)
+        (crop,) = self.augmentations(aug).transforms
+        keys = ("file_name", "image_id", "height", "width")
+        out = {k: d[k] for k in keys if k in d}
+        out["crop_box"] = crop.crop_box
+        out["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
+        return out
+
+
+class TopDownCropTransform(T.Transform):
+    """The unrotated top-down crop: the square of side ``size`` around ``center`` warped to
+    ``res``² (``cv2.warpAffine``, bilinear, zero outside), as the mapper crops a person."""
+
+    def __init__(self, center, size, res):
+        super().__init__()
+        self._set_attributes(locals())
+        self.matrix = topdown_affine(center, size, 0.0, res)
+
+    def apply_image(self, img):
+        res = self.res
+        return cv2.warpAffine(img, self.matrix, (res, res), flags=cv2.INTER_LINEAR)
+
+    def apply_coords(self, coords):
+        return coords @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+    @property
+    def crop_box(self):
+        (cx, cy), half = self.center, self.size / 2
+        return [cx - half, cy - half, cx + half, cy + half]
+
 
 class SquareImageCrop(T.Augmentation):
-    """The whole image as one person crop (``Predictor`` on a raw image): the centred square of
-    side max(H, W), resized to ``res``². The models map predictions back through the same square
+    """The whole image as one person crop (``Predictor`` on a raw image, and the evaluation of
+    a dict without a person): the centred square of side max(H, W) cropped to ``res``² by
+    :class:`TopDownCropTransform`. The models map predictions back through the same square
     (``StackedHourglassPose._crop_box``)."""
 
     def __init__(self, res):
@@ -164,12 +201,9 @@ class SquareImageCrop(T.Augmentation):
 
     def get_transform(self, image):
         h, w = image.shape[:2]
-        s = max(h, w)
-        rect = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
-        return T.ExtentTransform(src_rect=rect, output_size=(self.res, self.res))
+        return TopDownCropTransform((w / 2, h / 2), max(h, w), self.res)
 
 
-@register_test_augmentation("StackedHourglassPose")
-@register_test_augmentation("KeypointRegressionPose")
 def build_pose_test_augmentation(cfg):
+    """The one test transform of the pose models (evaluation loader and ``Predictor``)."""
     return [SquareImageCrop(cfg.MODEL.POSE_HOURGLASS.INPUT_RES)]

@@ -6,7 +6,7 @@ Importing registers the backbones ``build_retinaface_mnet_backbone`` and
 ``retinaface_mnet`` / ``retinaface_r50`` weight converters and the ``RetinaFaceMapper``.
 """
 
-from . import convert  # noqa: F401  (registration)
+from . import spec  # noqa: F401  (registration)
 from .backbone import (  # noqa: F401
     build_retinaface_mnet_backbone,
     build_retinaface_resnet_backbone,

@@ -17,19 +17,12 @@ from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.structures import Boxes, BoxMode, Instances, Keypoints
 
-from ..data import MAPPER_REGISTRY, register_test_augmentation
-
 __all__ = ["RetinaFaceMapper", "random_square_crop", "distort", "mirror"]
 
 _SCALES = (0.3, 0.45, 0.6, 0.8, 1.0)
 _INTERP = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA, cv2.INTER_NEAREST, cv2.INTER_LANCZOS4)
 # eyes and mouth corners swap under a horizontal flip (FACE_KEYPOINT_NAMES order)
 FLIP_ORDER = [1, 0, 2, 4, 3]
-
-
-@register_test_augmentation("RetinaFace")
-def build_retinaface_test_augmentation(cfg):
-    return []  # the reference evaluates at the original size
 
 
 def random_square_crop(image, boxes, points, rng, tries=250):
@@ -92,7 +85,6 @@ def mirror(image, boxes, points):
     return np.ascontiguousarray(image[:, ::-1]), boxes, points
 
 
-@MAPPER_REGISTRY.register()
 class RetinaFaceMapper:
     """WIDER-FACE-style dicts (``vision_plugins.data.widerface``) -> RetinaFace inputs with
     ``instances`` (``gt_boxes``, ``gt_classes`` 0, ``gt_keypoints`` (K, 5, 3), v = 0 for faces

@@ -5,6 +5,7 @@ Importing registers the ``UPSNet`` meta-architecture and ``UPSNetSemSegHead``
 ``register_panoptic_dataset``, the synthetic ``vp_panoptic_*``).
 """
 
+from . import spec  # noqa: F401  (registration)
 from .config import add_upsnet_config  # noqa: F401
 from .meta_arch import UPSNet  # noqa: F401
 from .sem_seg_head import UPSNetSemSegHead  # noqa: F401

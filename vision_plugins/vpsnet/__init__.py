@@ -7,6 +7,7 @@ Importing registers the ``VPSNet`` meta-architecture, the flow networks (``FLOW_
 metric: ``vision_plugins.evaluation.vpq`` (VPQ).
 """
 
+from . import spec  # noqa: F401  (registration)
 from .config import add_vpsnet_config  # noqa: F401
 from .flow import FLOW_NET_REGISTRY, build_flow_net  # noqa: F401
 from .meta_arch import VPSNet  # noqa: F401

@@ -1,4 +1,4 @@
-"""``add_vpsnet_config``: the ``MODEL.VPSNET`` and ``INPUT.VPS`` keys (defaults: the
+"""``add_vpsnet_config``: the ``MODEL.VPSNET`` and ``INPUT.VPSNET`` keys (defaults: the
 Cityscapes-VPS fusetrack recipe of VPSNet, with torchvision's RAFT in place of FlowNet2)."""
 
 from detectron2.config import CfgNode as CN
@@ -37,8 +37,12 @@ def add_vpsnet_config(cfg):
     # column has IoU DUMMY_IOU and counts as the same class.
     c.TRACK.MATCH_COEFF = [1.0, 2.0, 10.0]
     c.TRACK.DUMMY_IOU = 0.0
-    cfg.INPUT.VPS = CN()
+    cfg.INPUT.VPSNET = CN()
     # Training: raw-frame offsets of the reference frame, one drawn per sample among those that
     # exist in the video (and are annotated when the track head is on); Cityscapes-VPS: the
     # neighbouring annotated frames. At test time the reference is the previous frame.
-    cfg.INPUT.VPS.REF_OFFSETS = [-5, 5]
+    cfg.INPUT.VPSNET.REF_OFFSETS = [-5, 5]
+    # the spelling before vision_plugins 0.2 (one name per architecture: VPSNET) is an error
+    # naming the new key, in YAML files (node) and KEY VALUE lists (leaf) alike
+    cfg.register_renamed_key("INPUT.VPS", "INPUT.VPSNET")
+    cfg.register_renamed_key("INPUT.VPS.REF_OFFSETS", "INPUT.VPSNET.REF_OFFSETS")

@@ -4,8 +4,9 @@ its colour in every frame of a video."""
 import colorsys
 
 import numpy as np
+from detectron2.utils.visualizer import ColorMode, Visualizer
 
-__all__ = ["track_color", "draw_tracked_panoptic"]
+__all__ = ["track_color", "draw_tracked_panoptic", "draw_predictions"]
 
 GOLDEN = (5**0.5 - 1) / 2
 STUFF_EDGE = (1.0, 1.0, 240 / 255)  # the off-white outline of detectron2's panoptic stuff
@@ -55,3 +56,15 @@ def draw_tracked_panoptic(visualizer, panoptic_seg, segments_info, alpha: float 
             alpha=alpha,
         )
     return visualizer.output
+
+
+def draw_predictions(rgb: np.ndarray, predictions: dict, metadata, scale: float):
+    """``tools/demo.py``'s drawing of a tracked panoptic output (:func:`draw_tracked_panoptic`);
+    None when no segment carries a ``track_id`` (detectron2's panoptic drawing applies)."""
+    if "panoptic_seg" not in predictions:
+        return None
+    seg, info = predictions["panoptic_seg"]
+    if not any("track_id" in s for s in info):
+        return None
+    vis = Visualizer(rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
+    return draw_tracked_panoptic(vis, seg.to("cpu"), info).get_image()

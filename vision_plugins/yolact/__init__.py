@@ -6,7 +6,7 @@ Importing registers ``build_yolact_resnet_fpn_backbone`` (BACKBONE_REGISTRY),
 ``yolact_plus`` weight converters.
 """
 
-from . import convert  # noqa: F401  (registration)
+from . import spec  # noqa: F401  (registration)
 from .backbone import YolactFPN, build_yolact_resnet_fpn_backbone  # noqa: F401
 from .box_ops import YolactAnchorGenerator  # noqa: F401
 from .config import add_yolact_config  # noqa: F401

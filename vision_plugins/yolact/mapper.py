@@ -8,18 +8,16 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
-from ..data import MAPPER_REGISTRY, FixedSizeResize, register_test_augmentation
+from ..data import FixedSizeResize
 
 __all__ = ["YolactDatasetMapper", "build_yolact_test_augmentation"]
 
 
-@register_test_augmentation("YOLACT")
-@register_test_augmentation("YolactEdge")
 def build_yolact_test_augmentation(cfg):
+    """The official test input (YOLACT and YolactEdge): the image resized to MAX_SIZE²."""
     return [FixedSizeResize(cfg.MODEL.YOLACT.MAX_SIZE)]
 
 
-@MAPPER_REGISTRY.register()
 class YolactDatasetMapper(DatasetMapper):
     """detectron2's ``DatasetMapper`` with YOLACT's input: training = random horizontal flip
     (INPUT.RANDOM_FLIP) + resize to MAX_SIZE², test = resize to MAX_SIZE². Instance masks are

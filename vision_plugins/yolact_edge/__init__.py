@@ -4,7 +4,7 @@ Importing registers the ``YolactEdge`` meta-architecture, its test transform (YO
 the ``YolactEdgeVideoMapper`` and the ``yolact_edge`` weight converter.
 """
 
-from . import convert  # noqa: F401  (registration)
+from . import spec  # noqa: F401  (registration)
 from .config import add_yolact_edge_config  # noqa: F401
 from .mapper import YolactEdgeVideoMapper, frame_pairs  # noqa: F401
 from .meta_arch import KeyframeState, YolactEdge  # noqa: F401

@@ -8,7 +8,6 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 
-from ..data import MAPPER_REGISTRY
 from ..data.video_panoptic import flow_file_name, read_flow_png, transform_flow
 from ..yolact.mapper import YolactDatasetMapper
 
@@ -58,7 +57,6 @@ class _Recording:
         return repr(self.augmentations)
 
 
-@MAPPER_REGISTRY.register()
 class YolactEdgeVideoMapper(YolactDatasetMapper):
     """``YolactDatasetMapper`` on a video dataset (dicts with ``video_id`` / ``frame_id``). For
     training, ``prepare_dataset`` pairs each frame with references: joint stage, the annotated

@@ -1,4 +1,4 @@
-"""TorchScript export of YolactEdge's two paths (``tools/export_model.py``, exporter "YolactEdge").
+"""TorchScript export of YolactEdge's two paths (``tools/export_model.py``; the spec's exporter).
 
 Both graphs take the network input as the test transform makes it: a float N x 3 x S x S batch
 (S = MODEL.YOLACT.MAX_SIZE) in INPUT.FORMAT channel order, 0-255; normalisation is inside.
@@ -16,8 +16,8 @@ Priors are traced as constants of the S x S input.
 import torch
 from torch import nn
 
-from ..yolact_edge.meta_arch import KeyframeState
-from .registry import register_exporter
+from ..export import check_against_eager
+from .meta_arch import KeyframeState
 
 __all__ = ["KeyframeNetwork", "NonKeyframeNetwork", "export_yolact_edge"]
 
@@ -47,17 +47,6 @@ class NonKeyframeNetwork(_Normalised):
         return loc, conf, coefs, priors, proto
 
 
-def _check(traced, eager, inputs, name):
-    with torch.no_grad():
-        for i, (a, b) in enumerate(zip(traced(*inputs), eager(*inputs))):
-            if not torch.allclose(a, b, rtol=1e-4, atol=1e-4):
-                raise RuntimeError(
-                    f"{name}: exported output {i} differs from the eager model by "
-                    f"{(a - b).abs().max().item():.3g}"
-                )
-
-
-@register_exporter("YolactEdge")
 @torch.no_grad()
 def export_yolact_edge(model, cfg, batch: int = 1):
     """``{"keyframe.ts": ..., "nonkeyframe.ts": ...}`` traced from an eval-mode YolactEdge for
@@ -73,9 +62,9 @@ def export_yolact_edge(model, cfg, batch: int = 1):
     nonkey_inputs = (torch.roll(images, 3, dims=3), *key_outputs[5:])
     traced_nonkey = torch.jit.trace(nonkeyframe, nonkey_inputs, check_trace=False)
     fresh = torch.rand(batch, 3, size, size, generator=g) * 255
-    _check(traced_key, keyframe, (fresh,), "keyframe")
-    _check(traced_nonkey, nonkeyframe, (torch.flip(fresh, dims=[3]), *keyframe(fresh)[5:]),
-           "nonkeyframe")  # fmt: skip
+    check_against_eager(traced_key, keyframe, (fresh,), "keyframe")
+    flipped = (torch.flip(fresh, dims=[3]), *keyframe(fresh)[5:])
+    check_against_eager(traced_nonkey, nonkeyframe, flipped, "nonkeyframe")
     meta = {
         "input_size": size,
         "batch": batch,

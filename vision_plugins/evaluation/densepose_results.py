@@ -1,4 +1,5 @@
-"""From ``pred_densepose`` (maps on the box grid) to per-pixel (I, U, V) in image coordinates.
+"""From ``pred_densepose`` (the chart output contract: ``coarse_segm``, ``fine_segm``, ``u``, ``v``
+maps on the box grid, N×C×S×S) to per-pixel (I, U, V) in image coordinates.
 
 For a box ``(x0, y0, x1, y1)``, the integer box is ``int(x0), int(y0)`` with width / height
 ``max(int(x1 - x0), 1)`` / ``max(int(y1 - y0), 1)``; the four maps are resized bilinearly
@@ -12,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from ..layers.paste import clip_window
-from .heads import DensePoseUVOutput
 
 __all__ = ["integer_box", "densepose_to_iuv", "densepose_masks"]
 
@@ -23,7 +23,7 @@ def integer_box(box) -> Tuple[int, int, int, int]:
     return int(x0), int(y0), max(int(x1 - x0), 1), max(int(y1 - y0), 1)
 
 
-def densepose_to_iuv(output: DensePoseUVOutput, boxes: torch.Tensor) -> List[torch.Tensor]:
+def densepose_to_iuv(output, boxes: torch.Tensor) -> List[torch.Tensor]:
     """Per instance a float tensor 3×h×w (I, U, V) over its integer box (see module doc)."""
     results = []
     for k, box in enumerate(boxes):

@@ -1,0 +1,36 @@
+"""What CornerNet and CenterNet (keypoint triplets) plug in. Both take the image at its own
+resolution: scales, padding and flip are done by the model, as the official test code does
+(``MODEL.CORNERNET.TEST_SCALES``, ``FLIP_TEST``)."""
+
+from ..data import native_resolution
+from ..spec import ArchSpec, CountCheck, register_spec
+from . import convert  # noqa: F401  (registers the converters named below)
+from .config import add_cornernet_config
+
+CORNERNET = register_spec(
+    ArchSpec(
+        meta_arch="CornerNet",
+        package="cornernet",
+        config_dir="CornerNet",
+        project="CornerNet",
+        add_config=add_cornernet_config,
+        counts=(CountCheck("MODEL.CORNERNET.NUM_CLASSES", "thing_classes"),),
+        test_augmentation=native_resolution,
+        converters=("cornernet", "cornernet_lite"),
+        official_runner="tests.official.cornernet:runner",
+    )
+)
+
+CENTERNET_TRIPLET = register_spec(
+    ArchSpec(
+        meta_arch="CenterNetTriplet",
+        package="cornernet",
+        config_dir="CornerNet",
+        project="CornerNet",
+        add_config=add_cornernet_config,
+        counts=CORNERNET.counts,
+        test_augmentation=native_resolution,
+        converters=("centernet_triplet",),
+        official_runner="tests.official.cornernet:runner",
+    )
+)
