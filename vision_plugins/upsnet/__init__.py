@@ -1,8 +1,8 @@
 """UPSNet: a unified panoptic segmentation network (Xiong et al., CVPR 2019).
 
 Importing registers the ``UPSNet`` meta-architecture and ``UPSNetSemSegHead``
-(SEM_SEG_HEADS_REGISTRY). Data: ``vision_plugins.data.panoptic`` (``PanopticMapper``,
-``register_panoptic_dataset``, the synthetic ``vp_panoptic_*``).
+(SEM_SEG_HEADS_REGISTRY); its spec declares ``PanopticMapper`` (``mapper.py``). Data:
+``vision_plugins.data.panoptic`` (``register_panoptic_dataset``, the synthetic ``vp_panoptic_*``).
 """
 
 from . import spec  # noqa: F401  (registration)

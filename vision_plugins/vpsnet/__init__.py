@@ -2,8 +2,9 @@
 
 Importing registers the ``VPSNet`` meta-architecture, the flow networks (``FLOW_NET_REGISTRY``:
 ``RAFTSmall``, ``RAFTLarge``, ``ZeroFlow``, ``Precomputed``) and the track head
-(``TRACK_HEAD_REGISTRY``: ``MaskTrackEmbedHead``). Data: ``vision_plugins.data.video_panoptic``
-(``register_video_panoptic``, ``VideoPanopticMapper``, the synthetic ``vp_video_panoptic_*``);
+(``TRACK_HEAD_REGISTRY``: ``MaskTrackEmbedHead``); its spec declares ``VideoPanopticMapper``
+(``mapper.py``). Data: ``vision_plugins.data.video_panoptic`` (``register_video_panoptic``, the
+synthetic ``vp_video_panoptic_*``);
 metric: ``vision_plugins.evaluation.vpq`` (VPQ).
 """
 
