@@ -14,7 +14,7 @@ from vision_plugins.cornernet.postprocess import corner_decode
 pytestmark = requires_fixtures
 FIXTURES = {
     "cornernet_hg104": ("cornernet", "CornerNet/cornernet_hg104_coco.yaml"),
-    "centernet_triplet_hg104": ("centernet_triplet", "CenterNet/centernet_triplet_hg104_coco.yaml"),
+    "centernet_triplet_hg104": ("centernet_triplet", "CornerNet/centernet_triplet_hg104_coco.yaml"),
 }
 
 

@@ -20,7 +20,7 @@ from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.layers.center_heatmaps import gaussian_radius
 
 CORNERNET = "configs/CornerNet/cornernet_hg_small_synth_shapes.yaml"
-TRIPLET = "configs/CenterNet/centernet_triplet_hg_small_synth_shapes.yaml"
+TRIPLET = "configs/CornerNet/centernet_triplet_hg_small_synth_shapes.yaml"
 
 
 def _build(config, *opts):

@@ -27,7 +27,7 @@ CASES = {
     "cornernet": ("VP_OFFICIAL_CORNERNET", "cornernet_hg104", "CornerNet/cornernet_hg104_coco.yaml",
                   "models.CornerNet"),
     "centernet_triplet": ("VP_OFFICIAL_CENTERNET_TRIPLET", "centernet_triplet_hg104",
-                          "CenterNet/centernet_triplet_hg104_coco.yaml", "models.CenterNet-104"),
+                          "CornerNet/centernet_triplet_hg104_coco.yaml", "models.CenterNet-104"),
 }  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_plugins.yolact.loss import YolactLossConfig, YolactTargets, yolact_losses
+from vision_plugins.yolact.losses import YolactLossConfig, YolactTargets, yolact_losses
 
 # six priors on an 8x8 input: prior 0 = the GT box exactly, the others far from it
 PRIORS = torch.tensor(

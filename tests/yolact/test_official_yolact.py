@@ -20,7 +20,7 @@ from tests.parity import REPO, randomize_official_yolact
 from vision_plugins.checkpoint import convert_checkpoint
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.yolact.box_ops import decode_boxes
-from vision_plugins.yolact.loss import YolactTargets, yolact_losses
+from vision_plugins.yolact.losses import YolactTargets, yolact_losses
 
 OFFICIAL = os.environ.get("VP_OFFICIAL_YOLACT")
 pytestmark = pytest.mark.skipif(not OFFICIAL, reason="set VP_OFFICIAL_YOLACT to a yolact checkout")

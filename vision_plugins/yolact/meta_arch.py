@@ -25,7 +25,7 @@ from .box_ops import (
     upsample_masks_in_boxes,
 )
 from .heads import FastMaskIoUNet, ProtoNet, YolactHead
-from .loss import YolactLossConfig, YolactTargets, yolact_losses
+from .losses import YolactLossConfig, YolactTargets, yolact_losses
 
 __all__ = ["YOLACT"]
 
@@ -36,7 +36,7 @@ class YOLACT(ImagePreprocessor):
     (``YolactDatasetMapper`` / ``Predictor`` resize it), ``height``/``width`` the output size.
 
     Training returns ``loss_box``, ``loss_cls``, ``loss_mask``, ``loss_semseg`` (+
-    ``loss_maskiou`` for YOLACT++), see ``yolact.loss``. Inference returns per image
+    ``loss_maskiou`` for YOLACT++), see ``yolact.losses``. Inference returns per image
     ``Instances`` at (height, width) with ``pred_boxes``, ``scores``, ``pred_classes``
     (0-based), ``pred_masks`` (bool) and, with MASKIOU.ENABLED, ``mask_scores`` = score x predicted
     mask IoU (the official mask re-scoring, used for segm AP)."""
