@@ -81,9 +81,9 @@ def _modules():
 
 
 def test_every_architecture_package_has_a_spec():
-    declared = {s.package for _, s in SPECS}
+    declared = {s.package for s in SPECS.values()}
     assert declared == set(ARCH_PACKAGES)
-    for key, spec in SPECS:
+    for key, spec in SPECS.items():
         assert spec.meta_arch in META_ARCH_REGISTRY, key
         if spec.roi_heads:
             assert spec.roi_heads in ROI_HEADS_REGISTRY, key
@@ -101,8 +101,8 @@ def test_every_architecture_package_has_a_spec():
 
 
 def test_every_converter_is_declared_by_a_spec_or_shared():
-    declared = {name for _, s in SPECS for name in s.converters}
-    assert set(CONVERTERS) - declared == {"torchvision_resnet"}
+    declared = {name for s in SPECS.values() for name in s.converters}
+    assert set(CONVERTERS.names()) - declared == {"torchvision_resnet"}
 
 
 def test_import_direction():
@@ -216,4 +216,25 @@ def test_predictor_preprocess_is_what_it_runs():
 
 def test_package_root_registers_every_spec():
     assert vision_plugins.__version__
-    assert {s.package for _, s in SPECS} >= {"yolact", "mask_rcnn", "upsnet", "vpsnet"}
+    assert {s.package for s in SPECS.values()} >= {"yolact", "mask_rcnn", "upsnet", "vpsnet"}
+
+
+def test_every_registry_refuses_a_duplicate_name():
+    from vision_plugins.data import MAPPER_REGISTRY
+    from vision_plugins.evaluation import EVALUATOR_REGISTRY
+    from vision_plugins.evaluation.densepose import GEODESICS_PROVIDERS
+
+    for registry, name in (
+        (SPECS, "YOLACT"),
+        (CONVERTERS, "yolact"),
+        (EVALUATOR_REGISTRY, "coco"),
+        (MAPPER_REGISTRY, "YolactDatasetMapper"),
+        (GEODESICS_PROVIDERS, "smpl"),
+    ):
+        existing = registry.get(name)
+        with pytest.raises(AssertionError, match=name):
+            if hasattr(registry, "register_as"):
+                registry.register_as(name, existing)
+            else:
+                registry.register(existing)
+        assert registry.get(name) is existing

@@ -226,7 +226,7 @@ def official_runner(cfg):
     spec = spec_for(cfg)
     target = spec.official_runner if spec is not None else None
     if not target:
-        available = sorted(s.meta_arch for _, s in SPECS if s.official_runner)
+        available = sorted(s.meta_arch for s in SPECS.values() if s.official_runner)
         raise SystemExit(
             f"--official: no official runner for {cfg.MODEL.META_ARCHITECTURE}; "
             f"available: {available}"

@@ -15,14 +15,14 @@ from vision_plugins.checkpoint import CONVERTERS, CheckpointFormatError, convert
 
 def build_parser():
     epilog = "architectures (--arch):\n" + "\n".join(
-        f"  {name:<24} {CONVERTERS[name].description}" for name in sorted(CONVERTERS)
+        f"  {name:<24} {CONVERTERS[name].description}" for name in CONVERTERS.names()
     )
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--arch", required=True, choices=sorted(CONVERTERS), metavar="NAME")
+    parser.add_argument("--arch", required=True, choices=CONVERTERS.names(), metavar="NAME")
     parser.add_argument("--src", required=True, help="official checkpoint (local path)")
     parser.add_argument("--dst", required=True, help="output .pth for DetectionCheckpointer")
     return parser

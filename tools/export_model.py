@@ -39,7 +39,7 @@ def main(argv=None):
     spec = spec_for(cfg)
     exporter = spec.exporter if spec is not None else None
     if exporter is None:
-        available = sorted(key for key, s in SPECS if s.exporter is not None)
+        available = sorted(key for key, s in SPECS.items() if s.exporter is not None)
         raise SystemExit(
             f"export_model: MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} has no "
             f"exporter; available: {available}"

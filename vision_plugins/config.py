@@ -34,7 +34,7 @@ def add_vision_plugins_config(cfg):
     cfg.defrost()
     add_engine_config(cfg)
     added = []
-    for _, spec in SPECS:
+    for spec in SPECS.values():
         if spec.add_config is not None and spec.add_config not in added:
             spec.add_config(cfg)
             added.append(spec.add_config)

@@ -97,7 +97,7 @@ def register_spec(spec):
 def on_register(hook):
     """Call ``hook(spec)`` for every spec registered so far and every later one."""
     _HOOKS.append(hook)
-    for _, spec in SPECS:
+    for spec in SPECS.values():
         hook(spec)
     return hook
 

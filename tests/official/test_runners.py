@@ -14,7 +14,7 @@ import vision_plugins  # noqa: F401  (registers the specs)
 from tests.parity import REPO
 from vision_plugins.spec import SPECS
 
-WITH_RUNNER = sorted(key for key, spec in SPECS if spec.official_runner)
+WITH_RUNNER = sorted(key for key, spec in SPECS.items() if spec.official_runner)
 
 
 @pytest.fixture(scope="module")

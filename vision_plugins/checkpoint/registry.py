@@ -12,6 +12,8 @@ from typing import Callable, Dict
 
 import torch
 
+from ..registry import Registry
+
 __all__ = [
     "CONVERTERS",
     "CheckpointFormatError",
@@ -38,14 +40,13 @@ class Converter:
     container_keys: tuple = ("state_dict", "model", "net")
 
 
-CONVERTERS: Dict[str, Converter] = {}
+CONVERTERS = Registry("VP_CONVERTER")
+CONVERTERS.__doc__ = "tools/convert_weights.py --arch NAME -> Converter"
 
 
 def register_converter(name, description, container_keys=("state_dict", "model", "net")):
     def deco(fn):
-        if name in CONVERTERS:
-            raise KeyError(f"a converter named {name!r} is already registered")
-        CONVERTERS[name] = Converter(name, description, fn, tuple(container_keys))
+        CONVERTERS.register_as(name, Converter(name, description, fn, tuple(container_keys)))
         return fn
 
     return deco
@@ -86,7 +87,7 @@ def load_official_checkpoint(path, container_keys=("state_dict", "model", "net")
 def convert_checkpoint(arch, src, dst):
     """Convert ``src`` with the converter ``arch`` and save to ``dst``; returns the state_dict."""
     if arch not in CONVERTERS:
-        raise KeyError(f"unknown converter {arch!r}; available: {sorted(CONVERTERS)}")
+        raise KeyError(f"unknown converter {arch!r}; available: {CONVERTERS.names()}")
     conv = CONVERTERS[arch]
     state_dict = load_official_checkpoint(src, conv.container_keys)
     try:

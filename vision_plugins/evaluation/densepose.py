@@ -353,6 +353,6 @@ def geodesics_for(dataset_name: str):
     if name not in GEODESICS_PROVIDERS:
         raise KeyError(
             f"dataset {dataset_name!r} has densepose_geodesics={name!r}; GPS needs one of "
-            f"{sorted(k for k, _ in GEODESICS_PROVIDERS)}"
+            f"{GEODESICS_PROVIDERS.names()}"
         )
     return GEODESICS_PROVIDERS.get(name)(meta)
