@@ -46,7 +46,7 @@ def official_centernet_oap(path):
 def runner(path, cfg, model, image):
     """xingyizhou/CenterNet ``CtdetDetector`` on one image (``fix_res`` at the image's own size,
     single scale, no flip; ResNet, ResDCN or Hourglass-104): ``pre_process`` (affine warp +
-    mean/std), the network (its last stack), sigmoid, ``ctdet_decode`` (K = TOPK),
+    mean/std), the network (its last stack), sigmoid, ``ctdet_decode`` (K = TOP_K),
     ``ctdet_post_process`` and ``merge_outputs`` (no NMS), under ``no_grad``.
     ``torch.utils.model_zoo.load_url`` returns nothing while the network is built (its
     constructor downloads ImageNet weights that are overwritten anyway). Yields ``run``, which
@@ -92,7 +92,7 @@ def runner(path, cfg, model, image):
                 inp = ((inp / 255.0 - mean) / std).astype(np.float32)
                 x = torch.from_numpy(inp.transpose(2, 0, 1)[None])
                 out = net(x)[-1]
-                dets = ns.ctdet_decode(out["hm"].sigmoid_(), out["wh"], reg=out["reg"], K=c.TOPK)
+                dets = ns.ctdet_decode(out["hm"].sigmoid_(), out["wh"], reg=out["reg"], K=c.TOP_K)
                 dets = dets.numpy().reshape(1, -1, dets.shape[2])
                 dets = ns.ctdet_post_process(
                     dets.copy(), [centre], [scale], h // 4, w // 4, classes

@@ -94,7 +94,7 @@ def runner(path, cfg, model, image):
     triplet = cfg.MODEL.META_ARCHITECTURE == "CenterNetTriplet"
     c, s = cfg.MODEL.CORNERNET, cfg.MODEL.CORNERNET.SOFT_NMS
     configs = {
-        "top_k": cfg.MODEL.CENTERNET_TRIPLET.TOP_K if triplet else c.TOP_K,
+        "top_k": c.TOP_K,
         "ae_threshold": c.AE_THRESHOLD,
         "nms_kernel": c.NMS_KERNEL,
         "test_scales": list(c.TEST_SCALES),

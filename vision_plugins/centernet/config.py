@@ -25,7 +25,11 @@ def add_centernet_oap_config(cfg):
     c.WH_WEIGHT = 0.1
     c.OFF_WEIGHT = 1.0
     # Inference: K highest 3x3-max-pool peaks over all classes.
-    c.TOPK = 100
+    c.TOP_K = 100
     # Flip test (official --flip_test): the image and its mirror in one batch; the heatmaps
     # (after the sigmoid) and sizes are averaged, the offsets come from the image alone.
     c.FLIP_TEST = False
+    # one spelling per concept: TOP_K, as MODEL.CORNERNET.TOP_K and MODEL.YOLACT.NMS.TOP_K
+    cfg.register_renamed_key(
+        "MODEL.CENTERNET_OAP.TOPK", "MODEL.CENTERNET_OAP.TOP_K", "TOP_K in every architecture"
+    )

@@ -80,7 +80,7 @@ class CenterNetOAP(ImagePreprocessor):
             "head_conv": c.HEAD_CONV,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
-            "topk": c.TOPK,
+            "topk": c.TOP_K,
             "flip_test": c.FLIP_TEST,
             "hm_weight": c.HM_WEIGHT,
             "wh_weight": c.WH_WEIGHT,

@@ -63,17 +63,25 @@ def add_cornernet_config(cfg):
     c.SOFT_NMS.WEIGHT_EXP = 8.0
 
     t = cfg.MODEL.CENTERNET_TRIPLET = CN()
-    # CenterNet (keypoint triplets, Duan et al.): CornerNet (MODEL.CORNERNET keys) with cascade
-    # corner pooling, a centre-pooling branch with centre heatmap and offset heads, and these
-    # overrides.
+    # CenterNet (keypoint triplets, Duan et al.): CornerNet (every MODEL.CORNERNET key applies)
+    # with cascade corner pooling, a centre-pooling branch with centre heatmap and offset heads,
+    # and these triplet-only keys. The official CenterNet-104 values of the shared keys
+    # (MODEL.CORNERNET.TOP_K 70, GAUSSIAN_IOU 0.7, RADIUS_FORMULA "legacy") are set by
+    # configs/CornerNet/Base-CenterNetTriplet.yaml.
     t.CASCADE = True
-    t.TOP_K = 70
-    # centre Gaussians: σ = (2r + 1) / CENTER_SIGMA_DIV; radius: legacy formula at IoU 0.7
+    # centre Gaussians: σ = (2r + 1) / CENTER_SIGMA_DIV (radius as the corners')
     t.CENTER_SIGMA_DIV = 5.0
-    t.GAUSSIAN_IOU = 0.7
-    t.RADIUS_FORMULA = "legacy"
     # Centre-region check (in image pixels): a box keeps its score only if a same-class centre
     # keypoint lies strictly inside its central region, 1/REGION_N[0] of the box for areas <=
     # SMALL_AREA and 1/REGION_N[1] above; its score becomes (2 s + s_centre) / 3.
     t.SMALL_AREA = 22500.0
     t.REGION_N = [3, 5]
+
+    # one key per concept: CenterNet-Triplet reads the CornerNet keys it shares with CornerNet
+    for key in ("TOP_K", "GAUSSIAN_IOU", "RADIUS_FORMULA"):
+        cfg.register_renamed_key(
+            f"MODEL.CENTERNET_TRIPLET.{key}",
+            f"MODEL.CORNERNET.{key}",
+            "CenterNetTriplet reads the MODEL.CORNERNET keys (the official CenterNet-104 values "
+            "are in configs/CornerNet/Base-CenterNetTriplet.yaml)",
+        )

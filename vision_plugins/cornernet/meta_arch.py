@@ -126,10 +126,6 @@ class CornerNet(ImagePreprocessor):
             t = cfg.MODEL.CENTERNET_TRIPLET
             args.update({
                 "cascade": t.CASCADE,
-                "top_k": t.TOP_K,
-                "gaussian_iou": t.GAUSSIAN_IOU,
-                "legacy_radius": _legacy(t.RADIUS_FORMULA,
-                                         "MODEL.CENTERNET_TRIPLET.RADIUS_FORMULA"),
                 "center_sigma_div": t.CENTER_SIGMA_DIV,
                 "small_area": t.SMALL_AREA,
                 "region_n": t.REGION_N,
@@ -286,6 +282,7 @@ def _legacy(formula, key):
 class CenterNetTriplet(CornerNet):
     """CornerNet + centre keypoints (``ct_cnvs``, ``ct_heats``, ``ct_regrs``), cascade corner
     pooling, centre-region check at test time; training adds the centre focal and offset
-    losses. Keys ``MODEL.CENTERNET_TRIPLET`` override the CornerNet ones they name."""
+    losses. Reads every ``MODEL.CORNERNET`` key, plus the triplet-only ``MODEL.CENTERNET_TRIPLET``
+    ones (official values: ``configs/CornerNet/Base-CenterNetTriplet.yaml``)."""
 
     center = True
