@@ -10,7 +10,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import configurable
-from detectron2.modeling.anchor_generator import ANCHOR_GENERATOR_REGISTRY
 from torch import nn
 
 __all__ = [
@@ -30,14 +29,14 @@ __all__ = [
 VARIANCES = (0.1, 0.2)  # SSD box-coding variances (centre, size)
 
 
-@ANCHOR_GENERATOR_REGISTRY.register()
 class YolactAnchorGenerator(nn.Module):
     """Anchors of every FPN level, (sum_l H_l W_l A, 4) relative (cx, cy, w, h).
 
     Unlike detectron2's ``DefaultAnchorGenerator``, centres come from the feature size, not the
     stride: ((i + 0.5) / W_l, (j + 0.5) / H_l), and sizes are relative to ``max_size`` (the
     official ``use_pixel_scales``): w = s·sqrt(ar) / max_size, h = s / sqrt(ar) / max_size, or
-    h = w with ``square``. Order: row-major positions, then scales, then aspect ratios."""
+    h = w with ``square``. Order: row-major positions, then scales, then aspect ratios. Built by
+    ``YOLACT`` from ``MODEL.YOLACT`` (not registered: ``MODEL.ANCHOR_GENERATOR`` does not apply)."""
 
     @configurable
     def __init__(self, *, sizes, aspect_ratios, scales_per_octave=1, max_size=550, square=True):
