@@ -192,8 +192,6 @@ def test_the_coco_configs_of_native_resolution_models_keep_the_image_size():
         "CornerNet/centernet_triplet_hg104_coco.yaml",
         "CenterNet/centernet_oap_res18_coco.yaml",
     ):
-        if not os.path.isfile(os.path.join(REPO, "configs", rel)):
-            rel = rel.replace("CornerNet/centernet_triplet", "CenterNet/centernet_triplet")
         cfg = setup_cfg(os.path.join("configs", rel))
         assert tuple(build_mapper(cfg, False)(d)["image"].shape[1:]) == image.shape[:2], rel
 

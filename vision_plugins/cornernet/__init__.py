@@ -5,7 +5,7 @@ Importing registers the backbone, the ``CornerNet`` / ``CenterNetTriplet`` meta-
 the ``cornernet`` / ``cornernet_lite`` / ``centernet_triplet`` converters.
 """
 
-from . import convert  # noqa: F401  (registration)
+from . import spec  # noqa: F401  (registration)
 from .backbone import Hourglass104, build_hourglass104_backbone  # noqa: F401
 from .config import add_cornernet_config  # noqa: F401
 from .meta_arch import CenterNetTriplet, CornerNet  # noqa: F401

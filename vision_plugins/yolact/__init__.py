@@ -1,9 +1,9 @@
 """YOLACT / YOLACT++ real-time instance segmentation (Bolya et al., ICCV 2019 / TPAMI 2020).
 
-Importing registers ``build_yolact_resnet_fpn_backbone`` (BACKBONE_REGISTRY),
-``YolactAnchorGenerator`` (ANCHOR_GENERATOR_REGISTRY), the ``YOLACT`` meta-architecture, the
-``YolactDatasetMapper``, YOLACT's test transform for ``Predictor`` and the ``yolact`` /
-``yolact_plus`` weight converters.
+Importing registers ``build_yolact_resnet_fpn_backbone`` (BACKBONE_REGISTRY), the ``YOLACT``
+meta-architecture and its spec (``spec.py``: the ``YolactDatasetMapper``, YOLACT's test
+transform for the evaluation loader and ``Predictor``, the ``yolact`` / ``yolact_plus`` weight
+converters). ``YolactAnchorGenerator`` is built by the model itself.
 """
 
 from . import spec  # noqa: F401  (registration)
