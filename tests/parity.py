@@ -42,15 +42,14 @@ def converted_model(tmp_path, arch, checkpoint, config):
     """Save the official ``checkpoint`` object, convert it with ``tools/convert_weights.py
     --arch arch`` (asserting success), build the model of ``config`` (a path under configs/) on
     CPU and load the converted weights. Returns ``(cfg, model in eval mode, load result)``."""
-    import sys
-
     import torch
     from detectron2.checkpoint import DetectionCheckpointer
 
     from vision_plugins.engine import Trainer, setup_cfg
 
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    import convert_weights
+    from .tool_scripts import load_tool
+
+    convert_weights = load_tool("convert_weights")
 
     src, dst = tmp_path / "official.pth", tmp_path / "converted.pth"
     torch.save(checkpoint, src)

@@ -2,7 +2,6 @@
 
 import json
 import os
-import sys
 
 import cv2
 import numpy as np
@@ -11,16 +10,17 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.visualizer import Visualizer
 
+from tests.tool_scripts import load_tool
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.spec import SPECS
+from vision_plugins.vpsnet import visualize as vpsnet_visualize
 from vision_plugins.vpsnet.meta_arch import VPSNet
 from vision_plugins.vpsnet.visualize import track_color
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import benchmark  # noqa: E402
-import demo  # noqa: E402
-import visualize_data  # noqa: E402
+benchmark = load_tool("benchmark")
+demo = load_tool("demo")
+visualize_data = load_tool("visualize_data")
 
 CONFIG = "configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml"
 FAST = ["MODEL.RPN.POST_NMS_TOPK_TEST", "20", "TEST.DETECTIONS_PER_IMAGE", "5"]
@@ -127,7 +127,7 @@ def test_demo_vpsnet_video_tracks_within_one_video(tmp_path, monkeypatch):
         writer.write(cv2.imread(d["file_name"]))
     writer.release()
     seen, track_ids, drawn = [], [], []
-    frame_inference, draw_tracked = VPSNet.frame_inference, demo.draw_tracked_panoptic
+    frame_inference, draw_tracked = VPSNet.frame_inference, vpsnet_visualize.draw_tracked_panoptic
 
     def record_inputs(self, x, do_postprocess):
         out = frame_inference(self, x, do_postprocess)
@@ -141,7 +141,7 @@ def test_demo_vpsnet_video_tracks_within_one_video(tmp_path, monkeypatch):
         return draw_tracked(visualizer, panoptic_seg, segments_info)
 
     monkeypatch.setattr(VPSNet, "frame_inference", record_inputs)
-    monkeypatch.setattr(demo, "draw_tracked_panoptic", record_drawing)
+    monkeypatch.setattr(vpsnet_visualize, "draw_tracked_panoptic", record_drawing)
     torch.manual_seed(0)  # random weights that put instances into the panoptic result
     out = tmp_path / "out"
     demo.main(

@@ -1,7 +1,6 @@
 """torchvision ResNet -> detectron2 ResNet converter: exact names and identical features."""
 
 import os
-import sys
 
 import pytest
 import torch
@@ -11,13 +10,13 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
 from detectron2.modeling.backbone import build_resnet_backbone
 
+from tests.tool_scripts import load_tool
 from vision_plugins.checkpoint import CheckpointFormatError, convert_checkpoint
 from vision_plugins.checkpoint.torchvision_resnet import PREFIX
 from vision_plugins.engine import setup_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import convert_weights  # noqa: E402
+convert_weights = load_tool("convert_weights")
 
 
 def _tv_features(net, x):

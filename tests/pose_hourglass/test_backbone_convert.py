@@ -1,7 +1,6 @@
 """PoseHourglassBackbone contract and the ``shg`` converter on small official-layout checkpoints."""
 
 import os
-import sys
 from collections import OrderedDict
 
 import pytest
@@ -10,6 +9,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 
+from tests.tool_scripts import load_tool
 from vision_plugins.checkpoint import CONVERTERS, CheckpointFormatError, convert_checkpoint
 from vision_plugins.engine import setup_cfg
 from vision_plugins.pose_hourglass import PoseHourglassBackbone
@@ -17,8 +17,7 @@ from vision_plugins.pose_hourglass.backbone import Residual
 from vision_plugins.pose_hourglass.convert import PREFIX
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import convert_weights  # noqa: E402
+convert_weights = load_tool("convert_weights")
 
 
 class _Wrapper(torch.nn.Module):

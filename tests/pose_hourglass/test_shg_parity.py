@@ -7,7 +7,6 @@ fixture README's.
 """
 
 import os
-import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -16,7 +15,8 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
 
-from tests.parity import PARITY, REPO, load_fixture, requires_fixtures
+from tests.parity import PARITY, load_fixture, requires_fixtures
+from tests.tool_scripts import load_tool
 from vision_plugins.engine import setup_cfg
 from vision_plugins.layers import (
     decode_heatmaps_quarter_offset,
@@ -26,8 +26,7 @@ from vision_plugins.layers import (
 from vision_plugins.pose_hourglass import build_pose_hourglass_backbone
 from vision_plugins.pose_hourglass.backbone import Residual
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import convert_weights  # noqa: E402
+convert_weights = load_tool("convert_weights")
 
 pytestmark = requires_fixtures
 FIXTURES = {"shg_2stack": 2, "shg_8stack": 8}

@@ -2,25 +2,22 @@
 model's outputs, and a streamed clip through them gives the eager model's detections."""
 
 import json
-import os
-import sys
 
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from tests.parity import REPO
+from tests.tool_scripts import load_tool
 from tests.yolact_edge.test_model import CONFIG, TINY
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.yolact.box_ops import decode_boxes
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
 OPTS = TINY + ["MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL", "3"]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    import export_model
+    export_model = load_tool("export_model")
 
     tmp = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
@@ -63,7 +60,7 @@ def test_exported_graphs_match_the_eager_model(exported):
 
 
 def test_export_refuses_other_architectures(tmp_path):
-    import export_model
+    export_model = load_tool("export_model")
 
     with pytest.raises(SystemExit, match="no exporter"):
         export_model.main(["--config-file", "configs/YOLACT/yolact_R_18_FPN_synth_shapes.yaml",
