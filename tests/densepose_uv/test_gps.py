@@ -13,7 +13,6 @@ from scipy.io import savemat
 from vision_plugins.data.densepose import load_densepose_coco_json
 from vision_plugins.data.synthetic import ensure_generated
 from vision_plugins.densepose_uv.heads import DensePoseUVOutput
-from vision_plugins.evaluation.densepose_results import densepose_masks, densepose_to_iuv
 from vision_plugins.evaluation.densepose import (
     DensePoseGPSEvaluator,
     PlanarChartGeodesics,
@@ -22,6 +21,7 @@ from vision_plugins.evaluation.densepose import (
     gps_score,
     quantize_iuv,
 )
+from vision_plugins.evaluation.densepose_results import densepose_masks, densepose_to_iuv
 
 
 def _sheet(i, u, v):
