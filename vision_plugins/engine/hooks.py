@@ -1,8 +1,7 @@
 """Training hooks."""
 
-import logging
-
 import contextlib
+import logging
 
 import torch
 from detectron2.data import DatasetCatalog, build_detection_test_loader
