@@ -2,6 +2,8 @@
 resolution: scales, padding and flip are done by the model, as the official test code does
 (``MODEL.CORNERNET.TEST_SCALES``, ``FLIP_TEST``)."""
 
+from dataclasses import replace
+
 from ..data import native_resolution
 from ..spec import ArchSpec, CountCheck, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
@@ -21,16 +23,7 @@ CORNERNET = register_spec(
     )
 )
 
+# CornerNet's keys, counts, test transform and official code path; its own converter
 CENTERNET_TRIPLET = register_spec(
-    ArchSpec(
-        meta_arch="CenterNetTriplet",
-        package="cornernet",
-        config_dir="CornerNet",
-        project="CornerNet",
-        add_config=add_cornernet_config,
-        counts=CORNERNET.counts,
-        test_augmentation=native_resolution,
-        converters=("centernet_triplet",),
-        official_runner="tests.official.cornernet:runner",
-    )
+    replace(CORNERNET, meta_arch="CenterNetTriplet", converters=("centernet_triplet",))
 )

@@ -26,8 +26,10 @@ MAPPER_REGISTRY.register(DatasetMapper)
 
 @on_register
 def _register_mappers(spec):
-    for mapper in spec.mappers:
-        MAPPER_REGISTRY.register(mapper)
+    for mapper in spec.mappers:  # a mapper declared by two specs is registered once
+        name = mapper.__name__
+        if name not in MAPPER_REGISTRY or MAPPER_REGISTRY.get(name) is not mapper:
+            MAPPER_REGISTRY.register(mapper)  # another class under a taken name raises
 
 
 class DataLoadError(RuntimeError):

@@ -1,11 +1,12 @@
-"""What the Stacked Hourglass pose model and its regression baseline plug in."""
+"""What the Stacked Hourglass pose model and its regression baseline plug in (the same keys,
+counts, mapper and test transform; the converter and the official runner are the hourglass')."""
+
+from dataclasses import replace
 
 from ..spec import ArchSpec, CountCheck, register_spec
 from . import convert  # noqa: F401  (registers the converter named below)
 from .config import add_pose_hourglass_config
 from .mapper import TopDownPoseMapper, build_pose_test_augmentation
-
-_COUNTS = (CountCheck("MODEL.POSE_HOURGLASS.OUP_DIM", "keypoint_names"),)
 
 STACKED_HOURGLASS = register_spec(
     ArchSpec(
@@ -14,7 +15,7 @@ STACKED_HOURGLASS = register_spec(
         config_dir="StackedHourglass",
         project="StackedHourglass",
         add_config=add_pose_hourglass_config,
-        counts=_COUNTS,
+        counts=(CountCheck("MODEL.POSE_HOURGLASS.OUP_DIM", "keypoint_names"),),
         mappers=(TopDownPoseMapper,),
         test_augmentation=build_pose_test_augmentation,
         converters=("shg",),
@@ -23,13 +24,10 @@ STACKED_HOURGLASS = register_spec(
 )
 
 KEYPOINT_REGRESSION = register_spec(
-    ArchSpec(
+    replace(
+        STACKED_HOURGLASS,
         meta_arch="KeypointRegressionPose",
-        package="pose_hourglass",
-        config_dir="StackedHourglass",
-        project="StackedHourglass",
-        add_config=add_pose_hourglass_config,
-        counts=_COUNTS,
-        test_augmentation=build_pose_test_augmentation,
+        converters=(),
+        official_runner=None,
     )
 )
