@@ -18,6 +18,7 @@ from ..data import build_mapper
 from ..data.video_panoptic import VideoInferenceSampler
 from ..evaluation import build_evaluator
 from .defaults import check_datasets
+from .divergence import diverged
 from .hooks import ValidationLossHook
 
 __all__ = ["Trainer", "cpu_aware_ddp"]
@@ -105,6 +106,18 @@ class Trainer(DefaultTrainer):
                 num_workers=cfg.DATALOADER.NUM_WORKERS,
             )
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+
+    def run_step(self):
+        """detectron2's step; a step that fails because the weights diverged raises detectron2's
+        non-finite-loss ``FloatingPointError`` naming the iteration and the loss terms, as for
+        every meta-architecture (see ``engine.divergence``)."""
+        try:
+            super().run_step()
+        except Exception as e:
+            error = diverged(self.model, self.iter, self.storage, e)
+            if error is None:
+                raise
+            raise error from e
 
     def build_hooks(self):
         hooks = super().build_hooks()

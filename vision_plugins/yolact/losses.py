@@ -118,6 +118,9 @@ def yolact_losses(
         boxes = t.boxes[pos_idx]
         mask_t = down[:, :, pos_idx]
         pred = crop_masks(torch.sigmoid(proto[i] @ coef.t()), boxes)
+        if not torch.isfinite(pred).all():  # diverged: binary_cross_entropy would refuse NaN;
+            loss_m = loss_m + pred.sum()  # a NaN loss is reported by the trainer (iteration, terms)
+            continue
         bce = F.binary_cross_entropy(pred.clamp(0, 1), mask_t, reduction="none")
         box_w = (boxes[:, 2] - boxes[:, 0]) * mask_w
         box_h = (boxes[:, 3] - boxes[:, 1]) * mask_h
