@@ -13,29 +13,20 @@ requires_fixtures = pytest.mark.skipif(
 )
 
 
-# The fixtures' weights are synthesised with torch.randn, whose CPU kernel differs in the last
-# bits between ATen's AVX-512 build (where the fixtures' official outputs were computed) and its
-# AVX2 / scalar builds. These fixtures have decisions (top-100 cut, heatmap peaks) that such
-# weight differences flip; measured on an AVX2 machine, where they fail with the same code that
-# passes on AVX-512 (float64 does not help: the weights themselves differ).
-AVX512_WEIGHTS_ONLY = {"yolact_plus_R_50", "cornernet_hg104", "centernet_triplet_hg104"}
-
-
-def load_fixture(name):
-    """``(manifest, official state_dict, image, expected)`` of fixture ``name``; skips the
-    fixtures of ``AVX512_WEIGHTS_ONLY`` on CPUs whose torch.randn differs from AVX-512's."""
-    import torch
-
-    capability = torch.backends.cpu.get_cpu_capability()
-    if name in AVX512_WEIGHTS_ONLY and not capability.startswith("AVX512"):
-        pytest.skip(
-            f"fixture {name}: its synthesised weights are only reproduced by torch.randn's "
-            f"AVX-512 kernel; this CPU runs {capability}"
-        )
+def _synth():
+    """The fixtures' own ``synth.py`` (never a copy: it is what defines the checkpoints)."""
     spec = importlib.util.spec_from_file_location("parity_synth", os.path.join(PARITY, "synth.py"))
     synth = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synth)
-    return synth.load_fixture(os.path.join(PARITY, name))
+    return synth
+
+
+def load_fixture(name):
+    """``(manifest, official state_dict, image, expected)`` of fixture ``name``, synthesised by the
+    fixtures' ``synth.py`` exactly as its manifest says: ``rng`` ("numpy": numpy PCG64 weights,
+    bit-identical on every CPU; absent: torch.Generator), ``weight_gain``, ``scales``,
+    ``buffers.npz`` and ``overrides``."""
+    return _synth().load_fixture(os.path.join(PARITY, name))
 
 
 def converted_model(tmp_path, arch, checkpoint, config):

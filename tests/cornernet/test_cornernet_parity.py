@@ -16,6 +16,13 @@ FIXTURES = {
     "cornernet_hg104": ("cornernet", "CornerNet/cornernet_hg104_coco.yaml"),
     "centernet_triplet_hg104": ("centernet_triplet", "CornerNet/centernet_triplet_hg104_coco.yaml"),
 }
+# README_cornernet.md's tolerances, measured on the official model with AVX-512 and with AVX2
+# ATen/oneDNN/MKL kernels (the weights are numpy-drawn, the same on every CPU): raw last-stack
+# heats (after sigmoid) 1e-3, tags and regressions 3e-3; end to end, boxes and centre x/y 2e-3,
+# scores 1e-3; decode of the recorded heads alone 1e-6 (positional).
+HEAT_TOL, TAG_REGR_TOL = 1e-3, 3e-3
+XY_TOL, SCORE_TOL = 2e-3, 1e-3
+DECODE_TOL = 1e-6
 
 
 def _match(expected_rows, ours, cls_col, xy_cols, score_col, xy_tol, score_tol):
@@ -56,14 +63,14 @@ def test_cornernet_family_parity(tmp_path, name):
         out = model.forward_heads(x)[0]
         for k in ("tl", "br") + (("ct",) if center else ()):
             np.testing.assert_allclose(
-                out[k + "_heat"].sigmoid().numpy(), expected[k + "_heat"], rtol=0, atol=3e-4
+                out[k + "_heat"].sigmoid().numpy(), expected[k + "_heat"], rtol=0, atol=HEAT_TOL
             )
             np.testing.assert_allclose(
-                out[k + "_regr"].numpy(), expected[k + "_regr"], rtol=0, atol=1e-3
+                out[k + "_regr"].numpy(), expected[k + "_regr"], rtol=0, atol=TAG_REGR_TOL
             )
         for k in ("tl", "br"):
             np.testing.assert_allclose(
-                out[k + "_tag"].numpy(), expected[k + "_tag"], rtol=0, atol=1e-3
+                out[k + "_tag"].numpy(), expected[k + "_tag"], rtol=0, atol=TAG_REGR_TOL
             )
         # decode alone, on the recorded (already sigmoided) heads
         rec = {k: torch.from_numpy(v) for k, v in expected.items()}
@@ -83,16 +90,16 @@ def test_cornernet_family_parity(tmp_path, name):
     n = len(valid)
     dets = dets[0].numpy()
     assert (dets[:, 4] > -1).sum() == n
-    np.testing.assert_allclose(dets[:n], valid, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(dets[:n], valid, rtol=0, atol=DECODE_TOL)
     if center:
-        np.testing.assert_allclose(centres[0].numpy(), expected["centers"], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(centres[0].numpy(), expected["centers"], rtol=0, atol=DECODE_TOL)
     # end to end
     ours = ours_e2e[0].numpy()
     ours = ours[ours[:, 4] > -1]
     assert len(ours) == n
-    _match(valid, ours, 7, [0, 1, 2, 3], 4, 1e-3, 3e-4)
+    _match(valid, ours, 7, [0, 1, 2, 3], 4, XY_TOL, SCORE_TOL)
     if center:
-        _match(expected["centers"], centres_e2e[0].numpy(), 2, [0, 1], 3, 1e-3, 3e-4)
+        _match(expected["centers"], centres_e2e[0].numpy(), 2, [0, 1], 3, XY_TOL, SCORE_TOL)
 
 
 def test_cornernet_lite_layout_converts_to_the_same_weights(tmp_path):
