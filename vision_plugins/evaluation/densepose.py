@@ -7,7 +7,10 @@ point's (I, U, V) and the prediction's (I, U, V) at the same image pixel, ``κ``
 normalisation of the GT point's part; a point outside the detection or predicted as background
 scores 0. GPSm = sqrt(GPS × IoU of the predicted and GT body masks). AP over thresholds
 0.50:0.05:0.95 with up to 20 detections per image and areas all / medium / large (the COCO
-keypoint protocol, as DensePose's evaluator). The geodesics come from a provider:
+keypoint protocol), matched as DensePose's ``DensePoseCocoEval`` matches (see
+:meth:`_GPSEval.evaluateImg`: an image without a regular person ignores all its detections, and
+a second pass at the last threshold gives a detection overlapping a person by box IoU >= 0.8
+that person's ignore flag at every threshold). The geodesics come from a provider:
 :class:`PlanarChartGeodesics` is exact for ``vp_densepose`` (a flat chart); real DensePose-COCO
 uses :class:`SMPLGeodesics` on DensePose's SMPL files, given by local path (never downloaded).
 """
@@ -119,29 +122,46 @@ def gps_score(ann, iuv: np.ndarray, det_box, geodesics) -> float:
 def gt_body_mask(ann, height: int, width: int) -> np.ndarray:
     """The GT body mask in the image, as DensePose's evaluator builds it: the part map of
     ``dp_masks`` (256² over the GT box) > 0, zoomed bilinearly to the box size, > 0.5, pasted at
-    ``(int(x), int(y))``; without ``dp_masks`` the COCO segmentation."""
+    ``(int(x), int(y))`` and cut at ``int(x + w)``, ``int(y + h)`` (the zoomed map can be a pixel
+    larger than that for fractional boxes); without ``dp_masks`` the COCO segmentation (empty
+    when there is none)."""
     mask = np.zeros((height, width), bool)
-    if not ann.get("dp_masks"):
-        rles = mask_util.frPyObjects(ann["segmentation"], height, width)
+    if "dp_masks" not in ann:
+        segm = ann.get("segmentation")
+        if not segm:
+            return mask
+        rles = mask_util.frPyObjects(segm, height, width)
         rle = mask_util.merge(rles) if isinstance(rles, list) else rles
         return mask_util.decode(rle).astype(bool)
     grid = (decode_dp_masks(ann["dp_masks"]).numpy() > 0).astype(np.float64)
     x, y, w, h = ann["bbox"]
     body = zoom(grid, (max(h, 1) / 256, max(w, 1) / 256), order=1, prefilter=False) > 0.5
-    window = clip_window(int(x), int(y), body.shape[1], body.shape[0], width, height)
+    x0, y0 = int(x), int(y)
+    bw, bh = min(body.shape[1], int(x + w) - x0), min(body.shape[0], int(y + h) - y0)
+    window = clip_window(x0, y0, bw, bh, width, height)
     if window is not None:
         mask[window[0]] = body[window[1]]
     return mask
 
 
 class _GPSEval(COCOeval):
-    """COCOeval (keypoint protocol) whose similarity is GPS or GPSm."""
+    """COCOeval (keypoint protocol: 20 detections, areas all / medium / large) whose similarity
+    is GPS or GPSm, with DensePose's own matching (:meth:`evaluateImg`)."""
 
     def __init__(self, coco_gt, coco_dt, predictions, geodesics, use_mask):
         super().__init__(coco_gt, coco_dt, "keypoints")
         self.predictions, self.geodesics, self.use_mask = predictions, geodesics, use_mask
 
+    def _prepare(self):
+        super()._prepare()
+        # DensePose ignores exactly the persons without DensePose points (crowd or not)
+        for gts in self._gts.values():
+            for g in gts:
+                g["ignore"] = int("dp_x" not in g)
+
     def computeOks(self, imgId, catId):
+        """``(similarities, box IoUs)`` of the image's top-scoring detections (rows, by score)
+        and its persons, or ``[]`` without either; persons without points have similarity 0."""
         gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
         order = np.argsort([-d["score"] for d in dts], kind="mergesort")
         dts = [dts[k] for k in order][: self.params.maxDets[-1]]
@@ -150,11 +170,7 @@ class _GPSEval(COCOeval):
         img = self.cocoGt.imgs[imgId]
         sims = np.zeros((len(dts), len(gts)))
         for j, g in enumerate(gts):
-            if not g.get("dp_x"):
-                # DensePose's second pass: a detection whose box overlaps a GT without
-                # DensePose data by IoU >= 0.8 is matched to it, i.e. ignored
-                boxes = [d["bbox"] for d in dts]
-                sims[:, j] = mask_util.iou(boxes, [g["bbox"]], [0])[:, 0] >= 0.8
+            if g["ignore"]:
                 continue
             gmask = gt_body_mask(g, img["height"], img["width"]) if self.use_mask else None
             for k, d in enumerate(dts):
@@ -165,7 +181,86 @@ class _GPSEval(COCOeval):
                     union = (pmask | gmask).sum()
                     gps = np.sqrt(gps * ((pmask & gmask).sum() / union if union else 0.0))
                 sims[k, j] = gps
-        return sims
+        crowd = [int(g.get("iscrowd", 0)) for g in gts]
+        box_ious = mask_util.iou([d["bbox"] for d in dts], [g["bbox"] for g in gts], crowd)
+        return sims, np.asarray(box_ious, dtype=np.float64).reshape(len(dts), len(gts))
+
+    def evaluateImg(self, imgId, catId, aRng, maxDet):
+        """One image and area range, matched as DensePose's ``DensePoseCocoEval`` does:
+
+        1. persons ignored (no DensePose points, or area outside ``aRng``) are sorted last; when
+           every person of the image is ignored (or it has none) every detection is ignored;
+        2. COCO's greedy matching at each threshold (a detection matched to an ignored person is
+           ignored; once matched to a regular person it does not move to an ignored one);
+        3. a second pass at the **last** threshold: a detection still unmatched there takes the
+           person with the highest box IoU >= 0.8 among those unmatched there (ties: the later
+           one in the sorted order) and gets that person's ignore flag at **every** threshold;
+           if that person is ignored, both count as matched at the last threshold;
+        4. detections unmatched (per threshold) with a box area outside ``aRng`` are ignored.
+        """
+        gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
+        if not gts and not dts:
+            return None
+        lo, hi = aRng
+        ignored = [bool(g["ignore"]) or g["area"] < lo or g["area"] > hi for g in gts]
+        g_order = np.argsort(ignored, kind="mergesort")
+        gts = [gts[k] for k in g_order]
+        gt_ig = np.asarray(ignored, dtype=bool)[g_order]
+        d_order = np.argsort([-d["score"] for d in dts], kind="mergesort")[:maxDet]
+        dts = [dts[k] for k in d_order]
+        crowd = [int(g.get("iscrowd", 0)) for g in gts]
+        thresholds = self.params.iouThrs
+        T, G, D = len(thresholds), len(gts), len(dts)
+        gtm, dtm = np.zeros((T, G)), np.zeros((T, D))
+        dt_ig = np.full((T, D), bool(gt_ig.all()))  # no regular person: nothing counts
+        pair = self.ious[imgId, catId]
+        if len(pair):
+            sims, box_ious = pair[0][:D, g_order], pair[1][:D, g_order]
+            for t, thr in enumerate(thresholds):
+                for k in range(D):
+                    best, m = min(thr, 1 - 1e-10), -1
+                    for j in range(G):
+                        if gtm[t, j] > 0 and not crowd[j]:
+                            continue
+                        if m > -1 and not gt_ig[m] and gt_ig[j]:
+                            break
+                        if sims[k, j] < best or sims[k, j] == 0.0:
+                            continue
+                        best, m = sims[k, j], j
+                    if m > -1:
+                        dt_ig[t, k] = gt_ig[m]
+                        dtm[t, k] = gts[m]["id"]
+                        gtm[t, m] = dts[k]["id"]
+            last = T - 1
+            for k in range(D):
+                if dtm[last, k] != 0:
+                    continue
+                best, m = 0.8, -1
+                for j in range(G):
+                    if gtm[last, j] > 0 and not crowd[j]:
+                        continue
+                    if box_ious[k, j] >= best:
+                        best, m = box_ious[k, j], j
+                if m > -1:
+                    dt_ig[:, k] = gt_ig[m]
+                    if gt_ig[m]:
+                        dtm[last, k] = gts[m]["id"]
+                        gtm[last, m] = dts[k]["id"]
+        outside = np.array([d["area"] < lo or d["area"] > hi for d in dts], dtype=bool)
+        dt_ig |= (dtm == 0) & outside[None, :]
+        return {
+            "image_id": imgId,
+            "category_id": catId,
+            "aRng": aRng,
+            "maxDet": maxDet,
+            "dtIds": [d["id"] for d in dts],
+            "gtIds": [g["id"] for g in gts],
+            "dtMatches": dtm,
+            "gtMatches": gtm,
+            "dtScores": [d["score"] for d in dts],
+            "gtIgnore": gt_ig,
+            "dtIgnore": dt_ig,
+        }
 
 
 # DensePose-COCO: GPS normalisation per coarse group of the GT part (upstream's evaluator)
@@ -303,7 +398,7 @@ class DensePoseGPSEvaluator(DatasetEvaluator):
         ]
         coco_gt = copy.copy(self._coco)
         for ann in coco_gt.dataset["annotations"]:
-            ann["num_keypoints"] = len(ann.get("dp_x", ()))  # unannotated persons are ignored
+            ann["num_keypoints"] = len(ann.get("dp_x", ()))  # for COCOeval's _prepare
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(dts)
         for name, use_mask in (("densepose_gps", False), ("densepose_gpsm", True)):
