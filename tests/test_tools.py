@@ -212,3 +212,30 @@ def test_benchmark_clip_runs_a_video_in_order(tmp_path):
             ["--config-file", CONFIG, "--threads", "1", "--warmup", "0", "--iters", "1",
              "--train-iters", "0", "--clip", "2", "--output", str(out), *FAST]
         )  # fmt: skip
+
+
+def test_demo_skips_unreadable_files_names_them_and_exits_nonzero(tmp_path, capsys):
+    """Issue #22 items 2 and 8: a truncated JPEG and an empty file in a folder are skipped with
+    a warning naming each; the other images (a 16-bit grayscale PNG, decoded by the project
+    decoder, not drawn white) are processed; the exit status is 1 with the count."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    good = DatasetCatalog.get("vp_shapes_val")[0]["file_name"]
+    cv2.imwrite(str(folder / "a_good.png"), cv2.imread(good))
+    ok, jpg = cv2.imencode(".jpg", cv2.imread(good))
+    (folder / "b_truncated.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])
+    (folder / "c_empty.png").write_bytes(b"")
+    cv2.imwrite(str(folder / "d_gray16.png"), np.full((64, 80), 0x4000, np.uint16))
+    out = tmp_path / "out"
+    args = ["--config-file", CONFIG, "--input", str(folder), "--output", str(out)]
+    # threshold above any score: nothing drawn, the visualisation is the (enlarged) image
+    status = demo.main(args + ["--confidence-threshold", "1.1", *FAST])
+    assert status == 1
+    assert sorted(os.listdir(out)) == ["a_good.png", "d_gray16.png"]
+    err = capsys.readouterr().err
+    assert "b_truncated.jpg" in err and "truncated" in err and "c_empty.png" in err
+    assert "2 of 4 input file(s) could not be read" in err
+    gray = cv2.imread(str(out / "d_gray16.png"))
+    assert gray.shape[:2] == (409, 512) and (gray == 0x40).all()  # top byte, was 255
+    assert demo.main(["--config-file", CONFIG, "--input", str(folder / "a_good.png"),
+                      "--output", str(out), *FAST]) == 0  # fmt: skip

@@ -10,6 +10,11 @@ model (``ArchSpec.streaming``: VPSNet, YolactEdge) gets each frame with the vide
 and its ``frame_id``, so it carries its state across frames). Outputs detectron2 cannot draw are
 drawn by the architecture's spec (``ArchSpec.visualize``: DensePose IUV, VPSNet's colour per track
 id); small inputs are drawn enlarged.
+
+Images are decoded by the project decoder (``vision_plugins.data.image_io.read_image``: 16-bit,
+grayscale, RGBA, palette images). A file that cannot be read (an image the decoder refuses, a
+video that does not open or has no frame) is skipped with a warning naming it; the others are
+processed, and the run then exits with status 1 and the count of skipped files.
 """
 
 import argparse
@@ -22,11 +27,11 @@ import cv2
 import numpy as np
 import tqdm
 from detectron2.data import DatasetCatalog
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.data.image_io import UnreadableImageError, read_image
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.spec import spec_for
 
@@ -165,12 +170,32 @@ def main(argv=None):
     predictor = Predictor(cfg)
     os.makedirs(args.output, exist_ok=True)
     images = [f for f in files if not f.lower().endswith(VIDEO_EXTS)]
+    skipped = []  # (path, reason) of the files that could not be read
     for path in tqdm.tqdm(images, desc="images", unit="img"):
-        run_image(predictor, path, args.output, args.confidence_threshold)
+        try:
+            run_image(predictor, path, args.output, args.confidence_threshold)
+        except UnreadableImageError as e:  # names the file; the model's errors still stop
+            _skip(skipped, path, e)
     videos = [f for f in files if f.lower().endswith(VIDEO_EXTS)]
     for video_id, path in enumerate(videos):
-        run_video(predictor, path, args.output, args.confidence_threshold, video_id)
-    print(f"wrote {len(files)} visualisation(s) to {args.output}")
+        try:
+            run_video(predictor, path, args.output, args.confidence_threshold, video_id)
+        except OSError as e:  # cannot open, or no readable frame (names the file)
+            _skip(skipped, path, e)
+    print(f"wrote {len(files) - len(skipped)} visualisation(s) to {args.output}")
+    if skipped:
+        print(
+            f"{len(skipped)} of {len(files)} input file(s) could not be read and were skipped:\n"
+            + "\n".join(f"  {path}: {reason}" for path, reason in skipped),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _skip(skipped, path, error):
+    print(f"WARNING: skipping {path!r}: {error}", file=sys.stderr)
+    skipped.append((path, str(error)))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.utils.visualizer import Visualizer
 
 import vision_plugins  # noqa: F401  (registers everything)
-from vision_plugins.data import build_mapper
+from vision_plugins.data import build_mapper, read_image
 from vision_plugins.engine import check_dataset_names, setup_cfg
 
 
@@ -46,10 +46,13 @@ def main(argv=None):
     for d in dicts:
         stem = os.path.splitext(os.path.basename(d["file_name"]))[0]
         if mapper is None:
-            img = utils.read_image(d["file_name"], "RGB")
+            img = read_image(d["file_name"], "RGB")  # the project decoder (16-bit etc.)
             vis = Visualizer(img, metadata).draw_dataset_dict(d)
         else:
             mapped = mapper(d)
+            if mapped is None:  # DATALOADER.SKIP_UNREADABLE_IMAGES: skipped (logged)
+                print(f"skipped unreadable image {d['file_name']}", file=sys.stderr)
+                continue
             img = utils.convert_image_to_rgb(mapped["image"].permute(1, 2, 0), cfg.INPUT.FORMAT)
             target = mapped.get("instances")
             fields = target.get_fields() if target is not None else {}

@@ -13,9 +13,13 @@ __all__ = ["add_vision_plugins_config", "add_engine_config"]
 
 
 def add_engine_config(cfg):
-    """Keys of the shared engine (mapper registry, validation loss, visualisation)."""
+    """Keys of the shared engine (mapper registry, bad images, validation loss, optimizer)."""
     # Name of the dataset mapper in vision_plugins.data.MAPPER_REGISTRY used for train and test.
     cfg.INPUT.DATASET_MAPPER_NAME = "DatasetMapper"
+    # Training only: skip an image file the decoder cannot read (missing, empty, truncated,
+    # corrupt, unsupported pixel type) -- another sample is drawn, the skip is counted in the log
+    # -- instead of stopping the run with an error naming the file (False, the default).
+    cfg.DATALOADER.SKIP_UNREADABLE_IMAGES = False
     # Validation-loss hook: every PERIOD iterations, the mean of each loss over at most
     # MAX_BATCHES batches of each DATASETS.TEST set is logged as `val_<loss>`. 0 disables it.
     cfg.TEST.VAL_LOSS = CN()

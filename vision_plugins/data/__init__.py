@@ -1,11 +1,19 @@
-"""Data: mapper registry, shared transforms, synthetic datasets (registered on import)."""
+"""Data: image decoder, mapper registry, shared transforms, synthetic datasets (registered on
+import). Importing it makes detectron2's ``detection_utils.read_image`` decode RGB/BGR images
+with the project decoder (:mod:`vision_plugins.data.image_io`)."""
 
 from .densepose import (  # noqa: F401
     load_densepose_coco_json,
     register_builtin_densepose,
     register_densepose_coco,
 )
-from .mappers import MAPPER_REGISTRY, DataLoadError, build_mapper  # noqa: F401
+from .image_io import (  # noqa: F401
+    UnreadableImageError,
+    array_to_bgr,
+    install_detectron2_decoder,
+    read_image,
+)
+from .mappers import MAPPER_REGISTRY, DataLoadError, DatasetMapper, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .panoptic import register_builtin_panoptic, register_panoptic_dataset  # noqa: F401
 from .synthetic import SYNTHETIC_DATASETS, ensure_generated, register_all_synthetic
@@ -27,6 +35,7 @@ def prepare_dataset_files(name: str) -> None:
         ensure_generated(name)
 
 
+install_detectron2_decoder()
 register_all_synthetic()
 register_builtin_densepose()
 register_builtin_mpii()

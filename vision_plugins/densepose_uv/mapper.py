@@ -5,19 +5,23 @@ import copy
 from typing import Optional
 
 from detectron2.config import configurable
-from detectron2.data import DatasetMapper, MetadataCatalog
+from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
 from ..data.densepose import DensePoseList, DensePoseTransformData, DensePoseUVTarget
+from ..data.issues import count_dropped_instances, drop_empty_segmentations
+from ..data.mappers import DatasetMapper
 
 __all__ = ["DensePoseUVMapper"]
 
 
 class DensePoseUVMapper(DatasetMapper):
-    """detectron2's ``DatasetMapper`` plus ``instances.gt_densepose`` (a :class:`DensePoseList`
+    """The project's ``DatasetMapper`` plus ``instances.gt_densepose`` (a :class:`DensePoseList`
     aligned with the instances, flipped with the dataset's symmetry file). Only flips and
-    resizes are allowed (DensePose points are box-relative)."""
+    resizes are allowed (DensePose points are box-relative). As in ``DatasetMapper``, with
+    instance masks an instance without a usable segmentation is dropped with a counted warning,
+    and the instances ``filter_empty_instances`` drops are counted."""
 
     @configurable
     def __init__(self, is_train: bool, *, transform_src: Optional[str] = None, **kwargs):
@@ -53,6 +57,8 @@ class DensePoseUVMapper(DatasetMapper):
         return self._transform_data
 
     def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        if self.use_instance_mask:
+            drop_empty_segmentations(dataset_dict)
         annos = [a for a in dataset_dict.pop("annotations") if a.get("iscrowd", 0) == 0]
         for a in annos:
             if not self.use_instance_mask:
@@ -73,3 +79,4 @@ class DensePoseUVMapper(DatasetMapper):
         instances = utils.annotations_to_instances(annos, image_shape, self.instance_mask_format)
         instances.gt_densepose = DensePoseList(targets)
         dataset_dict["instances"] = utils.filter_empty_instances(instances)
+        count_dropped_instances(dataset_dict, len(annos))

@@ -1,6 +1,5 @@
 """``Predictor``: single-image inference with the architecture's own test transform."""
 
-import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
@@ -8,7 +7,7 @@ from detectron2.data import transforms as T
 from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.modeling import build_model
 
-from ..data import build_test_augmentation
+from ..data import array_to_bgr, build_test_augmentation
 
 __all__ = ["Predictor"]
 
@@ -19,8 +18,10 @@ class Predictor:
     applies), not always a shortest-edge resize.
 
     ``predictor(image)`` takes an H×W×3 uint8 image in BGR order (as ``cv2.imread`` returns), or
-    a grayscale H×W / H×W×1 image (replicated to 3 channels), and returns the model's output dict
-    for it (``instances`` etc. in original-image coordinates).
+    a grayscale H×W / H×W×1 image (replicated to 3 channels), or H×W×4 BGRA (alpha dropped);
+    uint16 images are scaled to 8 bits by their top byte, as the project decoder does for 16-bit
+    files (``vision_plugins.data.image_io``; read files with its ``read_image``). It returns the
+    model's output dict for it (``instances`` etc. in original-image coordinates).
 
     ``predictor(image, **extra)`` adds the ``extra`` keys to the model's input dict, e.g.
     ``video_id`` and ``frame_id`` for a video model (VPSNet carries state across the frames of a
@@ -56,14 +57,7 @@ class Predictor:
             raise ValueError(
                 f"Predictor sets the model input keys {clash} itself: do not pass them as extras"
             )
-        image = original_image
-        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):  # grayscale
-            original_image = np.repeat(image.reshape(image.shape[:2] + (1,)), 3, axis=2)
-        if original_image.ndim != 3 or original_image.shape[2] != 3:
-            raise ValueError(
-                f"expected an H×W×3 BGR or H×W grayscale image, got shape {original_image.shape}"
-            )
-        image = original_image
+        image = array_to_bgr(original_image)  # H×W×3 BGR; gray, BGRA, uint16 too; else raises
         if self.input_format == "RGB":
             image = convert_image_to_rgb(image, "BGR")
         height, width = image.shape[:2]

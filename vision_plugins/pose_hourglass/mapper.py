@@ -17,6 +17,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
 
+from ..data.image_io import read_image
 from ..layers.heatmaps import render_gaussian_heatmaps
 
 __all__ = ["TopDownPoseMapper", "SquareImageCrop", "person_center_scale", "topdown_affine"]
@@ -107,7 +108,7 @@ class TopDownPoseMapper:
 
     def __call__(self, dataset_dict):
         d = dict(dataset_dict)
-        image = utils.read_image(d["file_name"], format=self.image_format)
+        image = read_image(d["file_name"], format=self.image_format)
         utils.check_image_size(d, image)
         if not self.is_train and not d.get("annotations"):
             return self._whole_image(d, image)

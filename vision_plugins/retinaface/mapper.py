@@ -17,6 +17,8 @@ from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.structures import Boxes, BoxMode, Instances, Keypoints
 
+from ..data.image_io import read_image
+
 __all__ = ["RetinaFaceMapper", "random_square_crop", "distort", "mirror"]
 
 _SCALES = (0.3, 0.45, 0.6, 0.8, 1.0)
@@ -106,7 +108,7 @@ class RetinaFaceMapper:
 
     def __call__(self, dataset_dict):
         d = dict(dataset_dict)
-        image = utils.read_image(d["file_name"], format="BGR")
+        image = read_image(d["file_name"], format="BGR")
         utils.check_image_size(d, image)
         out = {k: d[k] for k in ("file_name", "image_id", "height", "width") if k in d}
         if not self.is_train:

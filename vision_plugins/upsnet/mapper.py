@@ -10,6 +10,8 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BitMasks, Boxes, Instances
 
+from ..data.image_io import read_image
+from ..data.issues import count_dropped_instances
 from ..data.panoptic import IGNORE_LABEL, read_panoptic_ids
 
 __all__ = ["PanopticMapper"]
@@ -49,7 +51,7 @@ class PanopticMapper:
         return dicts if len(annotated) == len(dicts) else annotated
 
     def read_image(self, record: dict) -> np.ndarray:
-        image = utils.read_image(record["file_name"], format=self.image_format)
+        image = read_image(record["file_name"], format=self.image_format)
         utils.check_image_size(record, image)
         return image
 
@@ -117,6 +119,8 @@ class PanopticMapper:
         record["image"] = torch.as_tensor(np.ascontiguousarray(aug.image.transpose(2, 0, 1)))
         record["sem_seg"] = self.semantic(index, segments)
         record["instances"] = self.instances(index, segments)
+        things = sum(1 for s in segments if s["isthing"] and not s["iscrowd"])
+        count_dropped_instances(record, things)  # thing segments emptied by the crop
         return transforms
 
     def __call__(self, dataset_dict: dict) -> dict:

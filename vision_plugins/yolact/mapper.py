@@ -4,11 +4,11 @@ testing and ``Predictor``, and a mapper that keeps crowd boxes for the matcher."
 import numpy as np
 import torch
 from detectron2.config import configurable
-from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
 from ..data import FixedSizeResize
+from ..data.mappers import DatasetMapper
 
 __all__ = ["YolactDatasetMapper", "build_yolact_test_augmentation"]
 
@@ -19,7 +19,8 @@ def build_yolact_test_augmentation(cfg):
 
 
 class YolactDatasetMapper(DatasetMapper):
-    """detectron2's ``DatasetMapper`` with YOLACT's input: training = random horizontal flip
+    """The project's ``DatasetMapper`` (detectron2's; instances with an empty segmentation are
+    dropped with a counted warning) with YOLACT's input: training = random horizontal flip
     (INPUT.RANDOM_FLIP) + resize to MAX_SIZE², test = resize to MAX_SIZE². Instance masks are
     always loaded. Crowd annotations, which ``DatasetMapper`` drops, are kept as
     ``dataset_dict["crowd_boxes"]`` (Gc, 4) XYXY in network-input pixels: the matcher makes

@@ -6,8 +6,8 @@ from typing import List
 import numpy as np
 import torch
 from detectron2.config import configurable
-from detectron2.data import detection_utils as utils
 
+from ..data.image_io import read_image
 from ..data.video_panoptic import flow_file_name, read_flow_png, transform_flow
 from ..yolact.mapper import YolactDatasetMapper
 
@@ -104,7 +104,7 @@ class YolactEdgeVideoMapper(YolactDatasetMapper):
             record.pop("annotations", None)
         out = super().__call__(record)
         transforms = self.augmentations.last
-        ref_image = transforms.apply_image(utils.read_image(ref["file_name"], self.image_format))
+        ref_image = transforms.apply_image(read_image(ref["file_name"], self.image_format))
         if ref_image.shape[:2] != tuple(out["image"].shape[-2:]):
             raise ValueError(
                 f"reference {ref['file_name']} is {ref_image.shape[:2]} after the augmentation, "
