@@ -17,9 +17,8 @@ import json
 import os
 import sys
 
-from detectron2.checkpoint import DetectionCheckpointer
-
 import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.spec import SPECS, spec_for
 
@@ -45,7 +44,7 @@ def main(argv=None):
             f"exporter; available: {available}"
         )
     model = Trainer.build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    Checkpointer(model).load(cfg.MODEL.WEIGHTS)
     graphs, meta = exporter(model.eval(), cfg, args.batch)
     os.makedirs(args.output, exist_ok=True)
     for name, graph in graphs.items():

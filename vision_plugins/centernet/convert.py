@@ -84,6 +84,7 @@ def _reference_shapes(state_dict, dcn):
     "CenterNet objects-as-points 'hourglass' (xingyizhou/CenterNet ctdet_coco_hg.pth) -> "
     "CenterNetOAP with build_hourglass104_backbone",
     container_keys=("state_dict",),
+    signature=("pre.", "kps.", "cnvs.", "hm.", "wh.", "reg."),
 )
 def convert_centernet_oap_hg(state_dict):
     from ..cornernet.convert import hourglass_key, reference_shapes
@@ -125,6 +126,7 @@ def _convert(state_dict, dcn, name):
     "CenterNet objects-as-points 'res_18' (xingyizhou/CenterNet, ctdet) -> CenterNetOAP with "
     "build_centernet_resnet_backbone",
     container_keys=("state_dict",),
+    signature=("conv1.", "layer1.", "deconv_layers.", "hm.", "wh.", "reg."),
 )
 def convert_centernet_oap_resnet(state_dict):
     return _convert(state_dict, False, "CenterNet res_18")
@@ -135,6 +137,10 @@ def convert_centernet_oap_resnet(state_dict):
     "CenterNet objects-as-points 'resdcn_18' (xingyizhou/CenterNet ctdet_coco_resdcn18.pth) -> "
     "CenterNetOAP with build_centernet_resnet_backbone and DECONV_DCN",
     container_keys=("state_dict",),
+    signature=(
+        "conv1.", "layer1.", "deconv_layers.", "deconv_layers.0.conv_offset_mask.", "hm.", "wh.",
+        "reg.",
+    ),  # fmt: skip
 )
 def convert_centernet_oap_resdcn(state_dict):
     return _convert(state_dict, True, "CenterNet resdcn_18")

@@ -1,6 +1,14 @@
-"""Converters: official checkpoints -> detectron2 checkpoints of vision_plugins models."""
+"""Converters: official checkpoints -> detectron2 checkpoints of vision_plugins models; the
+``Checkpointer`` every weights load of the project goes through."""
 
 from . import torchvision_resnet  # noqa: F401  (registration)
+from .checkpointer import (  # noqa: F401
+    Checkpointer,
+    CheckpointLoadError,
+    UnreadableCheckpointError,
+    UnsafeCheckpointError,
+    WeightsMismatchError,
+)
 from .registry import (  # noqa: F401
     CONVERTERS,
     CheckpointFormatError,

@@ -38,15 +38,30 @@ class Converter:
     convert: Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]
     # keys tried, in order, to find the state_dict inside the saved object
     container_keys: tuple = ("state_dict", "model", "net")
+    # key prefixes that together identify the official file (after unwrapping the container and
+    # removing a ``module.`` prefix): ``Checkpointer`` suggests this converter when such a file
+    # is given as MODEL.WEIGHTS. Empty: never suggested.
+    signature: tuple = ()
 
 
 CONVERTERS = Registry("VP_CONVERTER")
 CONVERTERS.__doc__ = "tools/convert_weights.py --arch NAME -> Converter"
 
 
-def register_converter(name, description, container_keys=("state_dict", "model", "net")):
+def register_converter(
+    name, description, container_keys=("state_dict", "model", "net"), signature=()
+):
+    """Register ``fn(state_dict) -> state_dict`` as ``tools/convert_weights.py --arch name``.
+    ``signature``: key prefixes that all occur in the official file (e.g.
+    ``("backbone.layers.0.", "fpn.lat_layers.", "proto_net.")``, keys without ``module.``), so
+    that loading the unconverted file suggests this converter; when several converters match,
+    those with the longest signature are suggested."""
+
     def deco(fn):
-        CONVERTERS.register_as(name, Converter(name, description, fn, tuple(container_keys)))
+        CONVERTERS.register_as(
+            name,
+            Converter(name, description, fn, tuple(container_keys), tuple(signature)),
+        )
         return fn
 
     return deco

@@ -55,6 +55,7 @@ def torchvision_resnet_key(key, keep_num_batches_tracked=False):
     "torchvision_resnet",
     "torchvision ImageNet ResNet-18/34/50/101/152 -> backbone.bottom_up.* of a detectron2 "
     "ResNet(-FPN) model (STRIDE_IN_1X1=False, RGB, ImageNet mean/std)",
+    signature=("conv1.", "bn1.", "layer1.", "layer4.", "fc."),
 )
 def convert_torchvision_resnet(state_dict):
     if "conv1.weight" not in state_dict or "layer1.0.conv1.weight" not in state_dict:

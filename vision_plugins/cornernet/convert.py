@@ -74,6 +74,7 @@ def _convert(state_dict, meta_arch, name):
     "cornernet",
     "CornerNet (princeton-vl/CornerNet, CornerNet_500000.pkl) -> CornerNet with "
     "build_hourglass104_backbone",
+    signature=("pre.", "kps.", "tl_heats.", "br_heats.", "tl_tags."),
 )
 def convert_cornernet(state_dict):
     return _convert(state_dict, "CornerNet", "CornerNet")
@@ -83,6 +84,7 @@ def convert_cornernet(state_dict):
     "cornernet_lite",
     "CornerNet from princeton-vl/CornerNet-Lite (core/models/CornerNet.py, same weights as "
     "CornerNet renamed) -> CornerNet with build_hourglass104_backbone",
+    signature=("hg.hgs.", "tl_modules.", "tl_heats.", "tl_offs."),
 )
 def convert_cornernet_lite(state_dict):
     state_dict = strip_prefix(state_dict, "module.")
@@ -103,6 +105,7 @@ def convert_cornernet_lite(state_dict):
     "centernet_triplet",
     "CenterNet keypoint triplets (Duankaiwen/CenterNet, CenterNet-104_480000.pkl) -> "
     "CenterNetTriplet with build_hourglass104_backbone",
+    signature=("pre.", "kps.", "tl_heats.", "br_heats.", "ct_heats.", "ct_cnvs."),
 )
 def convert_centernet_triplet(state_dict):
     return _convert(state_dict, "CenterNetTriplet", "CenterNet-Triplet")

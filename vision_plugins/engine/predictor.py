@@ -1,12 +1,12 @@
 """``Predictor``: single-image inference with the architecture's own test transform."""
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.modeling import build_model
 
+from ..checkpoint import Checkpointer
 from ..data import array_to_bgr, build_test_augmentation
 
 __all__ = ["Predictor"]
@@ -35,7 +35,7 @@ class Predictor:
         self.cfg = cfg.clone()
         if model is None:
             model = build_model(self.cfg)
-            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+            Checkpointer(model).load(cfg.MODEL.WEIGHTS)
         self.model = model.eval()
         self.metadata = MetadataCatalog.get(
             cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused"

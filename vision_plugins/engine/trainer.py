@@ -14,6 +14,7 @@ from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
+from ..checkpoint import Checkpointer
 from ..data import build_mapper
 from ..data.video_panoptic import VideoInferenceSampler
 from ..evaluation import build_evaluator
@@ -49,12 +50,27 @@ class Trainer(DefaultTrainer):
     """DefaultTrainer where the evaluator follows the dataset's ``evaluator_type``, the mapper
     follows ``INPUT.DATASET_MAPPER_NAME``, multi-process training works on CPU (gloo), and
     ``TEST.VAL_LOSS.PERIOD`` > 0 adds a validation-loss hook. TensorBoard events and
-    ``metrics.json`` are written to OUTPUT_DIR by detectron2's default writers."""
+    ``metrics.json`` are written to OUTPUT_DIR by detectron2's default writers. ``checkpointer``
+    is the project's :class:`~vision_plugins.checkpoint.Checkpointer` (safe, checked loading,
+    atomic saving, resuming from the newest readable checkpoint)."""
 
     def __init__(self, cfg):
         check_datasets(cfg)
         with cpu_aware_ddp():
             super().__init__(cfg)
+        self._use_project_checkpointer()
+
+    def _use_project_checkpointer(self):
+        """Replace detectron2's ``DetectionCheckpointer`` (built in ``DefaultTrainer.__init__``)
+        by a :class:`Checkpointer` with the same model, directory and checkpointables (the
+        trainer's weakref proxy). Called before the hooks are built, so that the periodic
+        checkpointer hook saves through it too."""
+        old = self.checkpointer
+        if isinstance(old, Checkpointer):
+            return
+        self.checkpointer = Checkpointer(
+            old.model, old.save_dir, save_to_disk=old.save_to_disk, **old.checkpointables
+        )
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -120,6 +136,7 @@ class Trainer(DefaultTrainer):
             raise error from e
 
     def build_hooks(self):
+        self._use_project_checkpointer()
         hooks = super().build_hooks()
         val = self.cfg.TEST.VAL_LOSS
         if val.PERIOD > 0 and self.cfg.DATASETS.TEST:
@@ -131,15 +148,19 @@ class Trainer(DefaultTrainer):
         return hooks
 
     def resume_or_load(self, resume=True):
-        if resume and not self.checkpointer.has_checkpoint():
+        """detectron2's, with :meth:`Checkpointer.resume_or_load`: ``resume`` continues from the
+        newest readable checkpoint of OUTPUT_DIR (a damaged newer one is skipped with a
+        warning); without one, starts at iteration 0 from MODEL.WEIGHTS."""
+        self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        resumed = self.checkpointer.resumed_from
+        if resume and resumed is None:
             weights = self.cfg.MODEL.WEIGHTS or "(none: random initialisation)"
             logger.warning(
                 f"--resume: no checkpoint to resume from in OUTPUT_DIR={self.cfg.OUTPUT_DIR} "
-                f"(no 'last_checkpoint' file): starting at iteration 0 from MODEL.WEIGHTS={weights}"
+                "(no 'last_checkpoint', model_final.pth or model_<iter>.pth): started at "
+                f"iteration 0 from MODEL.WEIGHTS={weights}"
             )
-        super().resume_or_load(resume=resume)
-        if resume and self.checkpointer.has_checkpoint():
-            logger.info(
-                f"resumed from {self.checkpointer.get_checkpoint_file()}: "
-                f"continuing at iteration {self.start_iter}"
-            )
+        elif resumed is not None:
+            # the checkpoint stores the iteration that just finished
+            self.start_iter = self.iter + 1
+            logger.info(f"resumed from {resumed}: continuing at iteration {self.start_iter}")

@@ -53,6 +53,7 @@ def _reference_keys(state_dict):
     "Stacked Hourglass (princeton-vl/pytorch_stacked_hourglass exp/<name>/checkpoint.pt) -> "
     "backbone.* of build_pose_hourglass_backbone (MODEL.POSE_HOURGLASS)",
     container_keys=("state_dict",),
+    signature=("model.module.pre.", "model.module.hgs.", "model.module.outs."),
 )
 def convert_shg(state_dict):
     state_dict = strip_prefix(state_dict, _OFFICIAL_PREFIX)

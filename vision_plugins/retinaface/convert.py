@@ -86,6 +86,7 @@ def _convert(state_dict, resnet, name):
     "RetinaFace MobileNet-0.25 (biubug6/Pytorch_Retinaface mobilenet0.25_Final.pth) -> "
     "RetinaFace meta-arch with build_retinaface_mnet_backbone",
     container_keys=("state_dict",),
+    signature=("body.stage1.", "fpn.", "ssh1.", "ClassHead.", "LandmarkHead."),
 )
 def convert_retinaface_mnet(state_dict):
     return _convert(state_dict, False, "RetinaFace MobileNet-0.25")
@@ -96,6 +97,7 @@ def convert_retinaface_mnet(state_dict):
     "RetinaFace ResNet-50 (biubug6/Pytorch_Retinaface Resnet50_Final.pth) -> RetinaFace "
     "meta-arch with build_retinaface_resnet_backbone",
     container_keys=("state_dict",),
+    signature=("body.conv1.", "body.layer1.", "fpn.", "ssh1.", "ClassHead.", "LandmarkHead."),
 )
 def convert_retinaface_r50(state_dict):
     return _convert(state_dict, True, "RetinaFace ResNet-50")

@@ -146,6 +146,7 @@ def _check(state_dict, plus, name):
     "yolact",
     "YOLACT (dbolya/yolact weights/yolact_*.pth) -> YOLACT meta-arch (MODEL.YOLACT)",
     container_keys=("state_dict", "model"),
+    signature=("backbone.layers.0.", "fpn.lat_layers.", "proto_net.", "prediction_layers.0."),
 )
 def convert_yolact(state_dict):
     return _check(state_dict, False, "YOLACT")
@@ -156,6 +157,10 @@ def convert_yolact(state_dict):
     "YOLACT++ (dbolya/yolact weights/yolact_plus_*.pth) -> YOLACT meta-arch with "
     "MODEL.YOLACT.MASKIOU.ENABLED and deformable blocks",
     container_keys=("state_dict", "model"),
+    signature=(
+        "backbone.layers.0.", "fpn.lat_layers.", "proto_net.", "prediction_layers.0.",
+        "maskiou_net.",
+    ),  # fmt: skip
 )
 def convert_yolact_plus(state_dict):
     return _check(state_dict, True, "YOLACT++")

@@ -58,6 +58,10 @@ def official_to_ours(state_dict):
     "YolactEdge (haotian-liu/yolact_edge weights/yolact_edge_*.pth) -> YolactEdge meta-arch "
     "(MODEL.YOLACT + MODEL.YOLACT_EDGE)",
     container_keys=("state_dict", "model"),
+    signature=(
+        "backbone.layers.0.", "fpn_phase_1.lat_layers.", "proto_net.", "prediction_layers.0.",
+        "flow_net.",
+    ),  # fmt: skip
 )
 def convert_yolact_edge(state_dict):
     if not any(k.startswith("flow_net.") for k in state_dict):
