@@ -14,12 +14,12 @@ be divisible by N); each process gets cores/N intra-op threads.
 import os
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.engine import Trainer, setup_cfg
 
 
@@ -40,7 +40,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         return Trainer.test(cfg, model)

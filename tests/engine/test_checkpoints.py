@@ -63,6 +63,25 @@ def test_pkl_with_a_payload_is_refused_and_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
+def test_eval_only_with_a_payload_pkl_runs_nothing(tmp_path):
+    """``tools/train_net.py --eval-only MODEL.WEIGHTS evil.pkl`` (the path the issue names)."""
+    from detectron2.engine import default_argument_parser
+
+    from tests.tool_scripts import load_tool
+
+    marker = tmp_path / "payload_ran"
+    evil = tmp_path / "weights.pkl"
+    with open(evil, "wb") as f:
+        pickle.dump({"model": {"w": _WritesAFile(marker)}, "__author__": "x"}, f, protocol=2)
+    args = default_argument_parser().parse_args(
+        ["--config-file", CONFIG, "--eval-only", "MODEL.WEIGHTS", str(evil),
+         "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(tmp_path / "out")]
+    )  # fmt: skip
+    with pytest.raises(UnsafeCheckpointError, match=OPEN.replace(".", r"\.")):
+        load_tool("train_net").main(args)
+    assert not marker.exists()
+
+
 def test_pth_with_a_payload_is_refused(tmp_path):
     marker = tmp_path / "payload_ran"
     evil = tmp_path / "weights.pth"
