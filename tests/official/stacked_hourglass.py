@@ -1,6 +1,11 @@
-"""princeton-vl/pytorch_stacked_hourglass: import, and the benchmark runner."""
+"""princeton-vl/pytorch_stacked_hourglass: import, the benchmark runner, and its MPII PCKh
+(``test.py`` ``mpii_eval``)."""
 
 import contextlib
+import importlib.util
+import io
+import os
+import sys
 import types
 
 import numpy as np
@@ -8,7 +13,7 @@ import torch
 
 from tests.official import _patch
 
-__all__ = ["official_stacked_hourglass", "runner"]
+__all__ = ["official_stacked_hourglass", "official_mpii_eval", "runner"]
 
 TOP_LEVEL = ("models", "utils", "task", "data")
 
@@ -24,6 +29,81 @@ def official_stacked_hourglass(path):
         from utils.group import HeatmapParser
 
         yield types.SimpleNamespace(PoseNet=PoseNet, HeatmapParser=HeatmapParser, img=img)
+
+
+@contextlib.contextmanager
+def _cwd(path):
+    saved = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
+
+
+@contextlib.contextmanager
+def _profiler(func):
+    saved = sys.getprofile()
+    sys.setprofile(func)
+    try:
+        yield
+    finally:
+        sys.setprofile(saved)
+
+
+def _imageio_stub():
+    def imread(*args, **kwargs):
+        raise RuntimeError("imageio stand-in: the official image loading is not used here")
+
+    return types.SimpleNamespace(__name__="imageio", imread=imread)
+
+
+@contextlib.contextmanager
+def official_mpii_eval(path):
+    """The official ``test.py`` ``mpii_eval`` (it only prints its tables, rounded to 3 digits):
+    yields ``evaluate(pred, gt, visible, normalize, bound) -> {split: {group: [correct,
+    count]}}`` (N×16×2 predictions and ground truth, N×16 visibility flags, N normalisers), its
+    integer ``correct`` / ``count`` tables of the validation part (``num_train=0``), read from its
+    frame when it returns; its print-out is discarded.
+
+    ``test.py`` is loaded from the file under a private name (``test`` is also the standard
+    library's package); at import it imports ``data.MPII.ref``, which asserts that
+    ``data/MPII/images`` exists relative to the working directory (an empty one in a temporary
+    directory here) and imports ``imageio`` (a stand-in: images are not read); ``sys.path``,
+    ``sys.modules``, the working directory and the profiler are restored on exit."""
+    stubs = {"imageio": _imageio_stub()}
+    with _patch.official_code(path, TOP_LEVEL, stubs=stubs), _patch.temp_dir() as tmp:
+        os.makedirs(os.path.join(tmp, "data", "MPII", "images"))
+        with _cwd(tmp):
+            spec = importlib.util.spec_from_file_location(
+                "vp_official_shg_test", os.path.join(path, "test.py")
+            )
+            module = importlib.util.module_from_spec(spec)
+            with _patch.modules({spec.name: module}):
+                spec.loader.exec_module(module)
+        code = module.mpii_eval.__code__
+
+        def evaluate(pred, gt, visible, normalize, bound):
+            pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+            visible = np.asarray(visible, np.float64)
+            preds = [[{"keypoints": p}] for p in pred]
+            gts = [np.insert(g, 2, v, axis=1)[None] for g, v in zip(gt, visible)]
+            tables = {}
+
+            def grab(frame, event, arg):
+                if event == "return" and frame.f_code is code:
+                    tables["correct"] = frame.f_locals["correct"]
+                    tables["count"] = frame.f_locals["count"]
+
+            with _profiler(grab), contextlib.redirect_stdout(io.StringIO()):
+                module.mpii_eval(preds, gts, list(normalize), 0, bound=bound)
+            return {
+                split: {g: [tables["correct"][split][g], tables["count"][split][g]]
+                        for g in tables["count"][split]}  # fmt: skip
+                for split in tables["count"]
+            }
+
+        yield evaluate
 
 
 @contextlib.contextmanager

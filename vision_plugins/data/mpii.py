@@ -13,11 +13,16 @@ conversions of the MPII ``.mat`` annotations, plus the head box MPII's PCKh need
 Each entry becomes one detectron2 dict (top-down, one person per sample) whose single annotation
 has ``keypoints`` ([x, y, v] × 16, v = 2 visible / 0 not), ``bbox`` = the 200·scale square around
 ``center`` (XYXY_ABS), ``center``, ``scale`` and ``head_box``.
+
+The official Stacked Hourglass annotations (princeton-vl/pytorch_stacked_hourglass
+``data/MPII/annot/{train,valid}.h5``) load with :func:`load_mpii_h5` / :func:`register_mpii_h5`
+into the same dicts; see there for how its crop convention and head sizes are stored.
 """
 
 import json
 import os
 
+import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from PIL import Image
@@ -28,6 +33,8 @@ __all__ = [
     "MPII_FLIP_INDICES",
     "MPII_KEYPOINT_CONNECTION_RULES",
     "load_mpii_json",
+    "load_mpii_h5",
+    "register_mpii_h5",
     "mpii_to_coco_json",
     "register_mpii_json",
     "register_builtin_mpii",
@@ -175,18 +182,106 @@ def mpii_to_coco_json(json_file, image_root, out_file):
         json.dump({"images": images, "annotations": annotations, "categories": [category]}, f)
 
 
-def register_mpii_json(name, json_file, image_root, **metadata):
-    """Register an MPII-style json as dataset ``name`` (evaluated with PCKh)."""
-    DatasetCatalog.register(name, lambda: load_mpii_json(json_file, image_root))
-    MetadataCatalog.get(name).set(
-        json_file=json_file,
-        image_root=image_root,
+def _mpii_metadata(**metadata):
+    return dict(
         evaluator_type="pckh",
         thing_classes=["person"],
         keypoint_names=list(MPII_KEYPOINT_NAMES),
         keypoint_flip_map=list(MPII_KEYPOINT_FLIP_MAP),
         keypoint_connection_rules=list(MPII_KEYPOINT_CONNECTION_RULES),
         **metadata,
+    )
+
+
+def register_mpii_json(name, json_file, image_root, **metadata):
+    """Register an MPII-style json as dataset ``name`` (evaluated with PCKh)."""
+    DatasetCatalog.register(name, lambda: load_mpii_json(json_file, image_root))
+    MetadataCatalog.get(name).set(
+        **_mpii_metadata(json_file=json_file, image_root=image_root, **metadata)
+    )
+
+
+# The official h5 stores the crop the official training and test code take: MPII's scale
+# x SHG_SCALE_PADDING and centre y + SHG_CENTER_SHIFT x (raw) scale, i.e. exactly what
+# TopDownPoseMapper adds with its defaults (INPUT.POSE_HOURGLASS.SCALE_PADDING / CENTER_SHIFT).
+SHG_SCALE_PADDING = 1.25
+SHG_CENTER_SHIFT = 15.0
+_H5_KEYS = ("imgname", "part", "visible", "center", "scale", "normalize")
+
+
+def load_mpii_h5(h5_file, image_root, image_sizes=True):
+    """detectron2 dicts (one per person; ``image_id`` = row) from an official Stacked Hourglass
+    ``annot/*.h5`` (``imgname``, ``part`` N×16×2, ``visible`` N×16, ``center`` N×2, ``scale``,
+    ``normalize``; ``index`` / ``person`` are kept as ``mpii_index`` / ``mpii_person``).
+
+    - ``center`` / ``scale`` are stored **raw** (as the json route has them): the h5 values already
+      hold the official crop convention (scale × 1.25, centre y + 15 × raw scale), which
+      ``TopDownPoseMapper`` adds itself, so they are converted back (scale / 1.25, centre y − 15 ×
+      that scale); the h5 values are kept as ``h5_center`` / ``h5_scale``. With the mapper's
+      defaults the crop equals the official one.
+    - ``keypoints`` v: 0 where the h5 stores x = 0 (the official evaluation and training treat
+      such a joint as "not in picture" — this includes one annotated joint at x = 0 in
+      ``valid.h5``), else 2 when ``visible`` else 1 (annotated, occluded: counted by PCKh).
+    - ``head_size`` = ``normalize``, the PCKh normaliser (the h5 has no head box).
+    - ``height`` / ``width`` are read from the image headers when ``image_sizes``; with False they
+      are left out (the mapper fills them from the image it reads).
+    """
+    import h5py
+
+    with h5py.File(h5_file, "r") as f:
+        missing = [k for k in _H5_KEYS if k not in f]
+        if missing:
+            raise KeyError(f"{h5_file}: missing dataset(s) {missing}")
+        data = {k: f[k][()] for k in f.keys() if k in _H5_KEYS + ("index", "person")}
+    n, k = len(data["center"]), len(MPII_KEYPOINT_NAMES)
+    part = np.asarray(data["part"], np.float64)
+    if part.shape != (n, k, 2) or np.shape(data["visible"]) != (n, k):
+        raise ValueError(f"{h5_file}: 'part' must be N×{k}×2 and 'visible' N×{k}")
+    scale_h5 = np.asarray(data["scale"], np.float64)
+    center_h5 = np.asarray(data["center"], np.float64)
+    if not (scale_h5 > 0).all():
+        raise ValueError(f"{h5_file}: 'scale' must be > 0 (rows {np.flatnonzero(~(scale_h5 > 0))})")
+    scale = scale_h5 / SHG_SCALE_PADDING
+    center = center_h5 - np.stack([np.zeros(n), SHG_CENTER_SHIFT * scale], 1)
+    v = np.where(part[..., 0] == 0, 0.0, np.where(np.asarray(data["visible"]) > 0, 2.0, 1.0))
+    keypoints = np.concatenate([part, v[..., None]], 2).reshape(n, -1)
+    half = 100.0 * scale
+    bbox = np.concatenate([center - half[:, None], center + half[:, None]], 1)
+    dicts = []
+    for i in range(n):
+        name = data["imgname"][i]
+        file_name = os.path.join(image_root, name.decode() if isinstance(name, bytes) else name)
+        ann = {
+            "bbox": bbox[i].tolist(),
+            "bbox_mode": BoxMode.XYXY_ABS,
+            "category_id": 0,
+            "keypoints": keypoints[i].tolist(),
+            "center": center[i].tolist(),
+            "scale": float(scale[i]),
+            "head_size": float(data["normalize"][i]),
+            "h5_center": center_h5[i].tolist(),
+            "h5_scale": float(scale_h5[i]),
+        }
+        for key in ("index", "person"):
+            if key in data:
+                ann[f"mpii_{key}"] = int(data[key][i])
+        d = {"file_name": file_name, "image_id": i, "annotations": [ann]}
+        if image_sizes:
+            with Image.open(file_name) as im:
+                d["width"], d["height"] = im.size
+        dicts.append(d)
+    return dicts
+
+
+def register_mpii_h5(name, h5_file, image_root, image_sizes=True, **metadata):
+    """Register an official Stacked Hourglass ``annot/*.h5`` as dataset ``name``: dicts of
+    :func:`load_mpii_h5`, MPII metadata, evaluated with PCKh by the official code's rules
+    (``pckh_protocol="shg"``, see ``vision_plugins.evaluation.pckh``; pass
+    ``pckh_protocol="mpii"`` for MPII's MATLAB rules)."""
+    DatasetCatalog.register(name, lambda: load_mpii_h5(h5_file, image_root, image_sizes))
+    metadata.setdefault("pckh_protocol", "shg")
+    MetadataCatalog.get(name).set(
+        **_mpii_metadata(h5_file=h5_file, image_root=image_root, **metadata)
     )
 
 

@@ -1,10 +1,19 @@
-"""PCKh: the MPII single-person pose metric.
+"""PCKh: the MPII single-person pose metric, by either of two sets of rules.
 
-A predicted joint is correct when its distance to the ground truth is at most ``threshold`` ×
-the head size, head size = 0.6 × the diagonal of the annotated head box (MPII's normaliser).
-Joints not annotated as visible are excluded. Per joint, PCKh = correct / visible. As in MPII's
-evaluation, "Mean" is the visible-count-weighted mean over all joints except pelvis and thorax
-(when the joints are MPII's), reported at 0.5 and at 0.1.
+A predicted joint is correct when its distance to the ground truth, divided by the person's head
+size, is within ``threshold``. Joints not annotated (keypoint v = 0) are not counted; annotated
+but occluded joints (v = 1) are. The head size is the annotation's ``head_size`` when it has one
+(the official Stacked Hourglass h5 stores it as ``normalize``), else 0.6 × the diagonal of its
+``head_box`` (MPII's normaliser, ``SC_BIAS``). Two protocols (dataset metadata ``pckh_protocol``):
+
+- ``"mpii"`` (default; MPII's MATLAB evaluation): correct when distance ≤ threshold × head size;
+  "Mean" (``PCKh@0.5`` / ``PCKh@0.1``) = the count-weighted mean over every joint except pelvis
+  and thorax; table: head and the average of the left and right PCKh of shoulder … ankle.
+- ``"shg"`` (princeton-vl/pytorch_stacked_hourglass ``test.py`` ``mpii_eval``, the evaluation
+  behind its published 0.902 / 0.883): correct when distance < threshold × head size (strict);
+  ``PCKh@t`` = correct / counted over **all 16** joints (pelvis and thorax included); table:
+  ``SHG_GROUPS`` with left and right pooled (correct and counts added, not averaged), also split
+  by the visibility flag (v = 2 "visible", v = 1 "not visible").
 """
 
 import copy
@@ -18,33 +27,85 @@ from detectron2.evaluation import DatasetEvaluator
 from ..data.mpii import MPII_KEYPOINT_NAMES
 from .build import gather_predictions, register_evaluator
 
-__all__ = ["PCKhEvaluator", "compute_pckh"]
+__all__ = ["PCKhEvaluator", "compute_pckh", "pckh_counts", "SHG_GROUPS", "PROTOCOLS"]
 
 logger = logging.getLogger(__name__)
 
 HEAD_SIZE_FACTOR = 0.6  # MPII's SC_BIAS
+PROTOCOLS = ("mpii", "shg")
 _EXCLUDED_FROM_MEAN = ("pelvis", "thorax")
 _GROUPS = ("head_top", "shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+# the official test.py's joint groups (MPII joint indices), in its order
+SHG_GROUPS = OrderedDict(
+    [
+        ("ankle", (0, 5)),
+        ("knee", (1, 4)),
+        ("hip", (2, 3)),
+        ("pelvis", (6,)),
+        ("thorax", (7,)),
+        ("neck", (8,)),
+        ("head", (9,)),
+        ("wrist", (10, 15)),
+        ("elbow", (11, 14)),
+        ("shoulder", (12, 13)),
+    ]
+)
 
 
-def compute_pckh(pred, gt, visible, head_boxes, threshold=0.5):
+def _head_sizes(head_boxes, head_sizes):
+    if head_sizes is not None:
+        return np.asarray(head_sizes, np.float64).reshape(-1)
+    head_boxes = np.asarray(head_boxes, np.float64)
+    return HEAD_SIZE_FACTOR * np.linalg.norm(head_boxes[:, 2:] - head_boxes[:, :2], axis=1)
+
+
+def compute_pckh(
+    pred, gt, visible, head_boxes=None, threshold=0.5, *, head_sizes=None, inclusive=True
+):
     """Per-sample, per-joint correctness.
 
     Args:
-        pred, gt: (N, K, 2) joint coordinates (pixels); visible: (N, K) bool;
-        head_boxes: (N, 4) [x1, y1, x2, y2].
+        pred, gt: (N, K, 2) joint coordinates (pixels); visible: (N, K) bool, the joints to count
+            (annotated); head_boxes: (N, 4) [x1, y1, x2, y2], or head_sizes: (N,) normalisers;
+        inclusive: distance ≤ threshold × head size counts as correct (MPII's MATLAB rule);
+            False: < (the official Stacked Hourglass rule).
     Returns:
-        (correct (N, K) bool, counted (N, K) bool): counted = visible.
+        (correct (N, K) bool, counted (N, K) bool): counted = visible. A NaN or infinite
+        prediction is wrong.
     """
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    head_boxes = np.asarray(head_boxes, np.float64)
-    head_size = HEAD_SIZE_FACTOR * np.linalg.norm(head_boxes[:, 2:] - head_boxes[:, :2], axis=1)
+    head_size = _head_sizes(head_boxes, head_sizes)
     bad = np.flatnonzero(~(head_size > 0))
     if len(bad):
-        raise ValueError(f"head box of zero size for sample(s) {bad.tolist()}: {head_boxes[bad]}")
-    dist = np.linalg.norm(pred - gt, axis=2) / head_size[:, None]
+        what = head_sizes if head_sizes is not None else head_boxes
+        raise ValueError(f"head box of zero size for sample(s) {bad.tolist()}: "
+                         f"{np.asarray(what)[bad]}")  # fmt: skip
+    # bit-equal to the official per-joint ``np.linalg.norm(p - g) / normalize``: a 1-D norm is
+    # sqrt(x.dot(x)), and BLAS's dot may fuse x1² + x0² (FMA), which the elementwise
+    # norm(..., axis=2) does not; a (1×2)·(2×1) matmul per joint gives dot's rounding. This
+    # decides distances within one ulp of the bound (exact ties: correct only when inclusive).
+    diff = np.ascontiguousarray(pred - gt)
+    error = np.sqrt((diff[..., None, :] @ diff[..., :, None])[..., 0, 0]) / head_size[:, None]
+    within = error <= threshold if inclusive else error < threshold
     visible = np.asarray(visible, bool)
-    return (dist <= threshold) & visible, visible
+    return within & visible, visible
+
+
+def pckh_counts(correct, counted, visible_flag=None):
+    """The official ``mpii_eval`` tables as integers: ``{"all" | "visible" | "not visible":
+    {"total" | group of SHG_GROUPS: [correct, count]}}``; ``visible_flag`` (N, 16) splits the
+    counted joints (None: every counted joint is "visible")."""
+    correct, counted = np.asarray(correct, bool), np.asarray(counted, bool)
+    vis = counted if visible_flag is None else np.asarray(visible_flag, bool)
+    out = {}
+    for split, mask in (("all", counted), ("visible", counted & vis),
+                        ("not visible", counted & ~vis)):  # fmt: skip
+        c, n = (correct & mask).sum(0), mask.sum(0)
+        table = {"total": [int(c.sum()), int(n.sum())]}
+        for g, joints in SHG_GROUPS.items():
+            table[g] = [int(c[list(joints)].sum()), int(n[list(joints)].sum())]
+        out[split] = table
+    return out
 
 
 def _summary(correct, counted, names):
@@ -54,19 +115,32 @@ def _summary(correct, counted, names):
     return per_joint, float((per_joint * counts)[in_mean].sum() / counts[in_mean].sum())
 
 
+def _percent(c_n):
+    return 100.0 * c_n[0] / max(c_n[1], 1)
+
+
 class PCKhEvaluator(DatasetEvaluator):
     """PCKh@0.5 (and @0.1) of ``instances.pred_keypoints`` against an MPII-style dataset.
 
     Each dataset dict is one person (top-down); the highest-scoring predicted instance is its
-    prediction (a sample with no prediction counts as wrong on every visible joint). Ground truth
-    (keypoints with visibility, ``head_box``) is read from the registered dataset by image_id.
+    prediction (a sample with no prediction counts as wrong on every counted joint). Ground truth
+    (keypoints with visibility, ``head_size`` or ``head_box``) is read from the registered dataset
+    by image_id. ``protocol``: ``"mpii"`` or ``"shg"`` (see the module docstring); None = the
+    dataset metadata's ``pckh_protocol``, else ``"mpii"``.
     """
 
-    def __init__(self, dataset_name, distributed=True, output_dir=None):
+    def __init__(self, dataset_name, distributed=True, output_dir=None, protocol=None):
         self._dataset_name = dataset_name
         self._distributed = distributed
         self._output_dir = output_dir
-        self._names = list(MetadataCatalog.get(dataset_name).keypoint_names)
+        meta = MetadataCatalog.get(dataset_name)
+        self._names = list(meta.keypoint_names)
+        self._protocol = protocol or meta.get("pckh_protocol", "mpii")
+        if self._protocol not in PROTOCOLS:
+            raise ValueError(f"{dataset_name}: unknown PCKh protocol {self._protocol!r}, "
+                             f"expected one of {PROTOCOLS}")  # fmt: skip
+        if self._protocol == "shg" and tuple(self._names) != MPII_KEYPOINT_NAMES:
+            raise ValueError(f"{dataset_name}: the 'shg' PCKh protocol needs MPII's 16 joints")
         self._predictions = {}
 
     def reset(self):
@@ -93,21 +167,43 @@ class PCKhEvaluator(DatasetEvaluator):
         if not ids:
             return {}
         k = len(self._names)
-        kps = np.array([np.reshape(gt[i]["keypoints"], (k, 3)) for i in ids])
-        head = np.array([gt[i]["head_box"] for i in ids])
         pred = np.array(
             [predictions[i] if predictions[i] is not None else np.full((k, 2), np.inf) for i in ids]
         )
+        results = self.compute([gt[i] for i in ids], pred)
+        return {"pckh": copy.deepcopy(results)}
+
+    def compute(self, annotations, pred):
+        """The results for person annotations (dataset dicts' ``annotations[0]``) and their
+        (N, K, 2) predictions."""
+        k = len(self._names)
+        kps = np.array([np.reshape(a["keypoints"], (k, 3)) for a in annotations], np.float64)
+        if all("head_size" in a for a in annotations):
+            norm = {"head_sizes": [a["head_size"] for a in annotations]}
+        else:
+            norm = {"head_boxes": [a["head_box"] for a in annotations]}
+        shg = self._protocol == "shg"
         results = OrderedDict()
         for thr in (0.5, 0.1):
-            correct, counted = compute_pckh(pred, kps[..., :2], kps[..., 2] > 0, head, thr)
+            correct, counted = compute_pckh(pred, kps[..., :2], kps[..., 2] > 0,
+                                            threshold=thr, inclusive=not shg, **norm)  # fmt: skip
             per_joint, mean = _summary(correct, counted, self._names)
-            results[f"PCKh@{thr}"] = mean
+            if shg:
+                table = pckh_counts(correct, counted, kps[..., 2] > 1)
+                results[f"PCKh@{thr}"] = _percent(table["all"]["total"])
+                for split in ("visible", "not visible"):
+                    key = split.replace(" ", "_")
+                    results[f"PCKh@{thr}-{key}"] = _percent(table[split]["total"])
+            else:
+                results[f"PCKh@{thr}"] = mean
             if thr == 0.5:
                 results.update({f"PCKh-{n}": float(v) for n, v in zip(self._names, per_joint)})
-                if tuple(self._names) == MPII_KEYPOINT_NAMES:
+                if shg:
+                    for g in SHG_GROUPS:
+                        results[f"PCKh-{g.capitalize()}"] = _percent(table["all"][g])
+                elif tuple(self._names) == MPII_KEYPOINT_NAMES:
                     results.update(self._grouped(per_joint))
-        return {"pckh": copy.deepcopy(results)}
+        return results
 
     def _grouped(self, per_joint):
         """MPII's table: head, and left/right averages of shoulder ... ankle (PCKh@0.5)."""
