@@ -1,7 +1,15 @@
-"""biubug6/Pytorch_Retinaface: import, the reference network with our weights, and the benchmark
-runner."""
+"""biubug6/Pytorch_Retinaface: import, the reference network with our weights, the benchmark
+runner, and its WIDER FACE evaluation kit (``widerface_evaluate/evaluation.py``)."""
 
 import contextlib
+import functools
+import glob
+import importlib
+import io
+import os
+import shutil
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -9,7 +17,12 @@ import torch
 
 from tests.official import _patch
 
-__all__ = ["official_retinaface", "official_retinaface_net", "runner"]
+__all__ = [
+    "official_retinaface",
+    "official_retinaface_net",
+    "official_widerface_evaluation",
+    "runner",
+]
 
 TOP_LEVEL = ("data", "models", "layers", "utils")
 
@@ -82,3 +95,103 @@ def runner(path, cfg, model, image):
                 return dets[keep][: cfg.TEST.DETECTIONS_PER_IMAGE], points[keep]
 
         yield run
+
+
+def _numpy_bbox_overlaps(boxes, query_boxes):
+    """The kit's Cython ``bbox.bbox_overlaps`` (``box_overlaps.pyx``) in NumPy, the same formula
+    and operation order: areas ``(x2 - x1 + 1) * (y2 - y1 + 1)``, overlap only where the +1
+    intersection width and height are both > 0, ``iw * ih / (area + query_area - iw * ih)``
+    (a zero union raises ZeroDivisionError, as Cython's checked division does)."""
+    boxes = np.asarray(boxes, np.float64)
+    query_boxes = np.asarray(query_boxes, np.float64)
+    b, q = boxes[:, None, :], query_boxes[None, :, :]
+    box_area = (q[..., 2] - q[..., 0] + 1) * (q[..., 3] - q[..., 1] + 1)
+    iw = np.minimum(b[..., 2], q[..., 2]) - np.maximum(b[..., 0], q[..., 0]) + 1
+    ih = np.minimum(b[..., 3], q[..., 3]) - np.maximum(b[..., 1], q[..., 1]) + 1
+    hit = (iw > 0) & (ih > 0)
+    ua = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1) + box_area - iw * ih
+    if (hit & (ua == 0)).any():
+        raise ZeroDivisionError("float division")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hit, iw * ih / np.where(hit, ua, 1.0), 0.0)
+
+
+_BUILD = """
+import sys, numpy
+from setuptools import setup, Extension
+from Cython.Build import cythonize
+sys.argv = ["setup.py", "build_ext", "--inplace", "-q"]
+setup(ext_modules=cythonize(
+    [Extension("bbox", ["box_overlaps.pyx"], include_dirs=[numpy.get_include()])], quiet=True))
+"""
+
+
+def _build_bbox(pyx, out_dir):
+    """Compile the kit's ``box_overlaps.pyx`` (copied to ``out_dir``) as module ``bbox`` there
+    (its own setup.py recipe, in a subprocess); returns True when a module was built."""
+    try:
+        shutil.copy(pyx, out_dir)
+        subprocess.run([sys.executable, "-c", _BUILD], cwd=out_dir, check=True,
+                       capture_output=True, timeout=600)  # fmt: skip
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return bool(glob.glob(os.path.join(out_dir, "bbox*.so")))
+
+
+@contextlib.contextmanager
+def official_widerface_evaluation(path, build=True):
+    """The kit ``<path>/widerface_evaluate/evaluation.py`` imported as is. Its imports:
+
+    - ``bbox`` (the Cython ``box_overlaps.pyx``): a module already compiled in the checkout, else
+      one compiled here into a temporary directory when Cython and a C compiler are available
+      (``build``), else a NumPy stand-in with the same formula (``_numpy_bbox_overlaps``);
+      ``np.float`` (removed in NumPy 1.24, read by the .pyx at import) is ``float`` meanwhile;
+    - ``IPython`` (imported for ``embed``, never called): a stand-in module when not installed;
+    - ``tqdm``: progress bars disabled (``tqdm.tqdm`` with ``disable=True`` meanwhile).
+
+    Yields a namespace: ``evaluation`` (the module), ``bbox_impl`` (which ``bbox``: "cython
+    (checkout)", "cython (built here)" or "numpy stand-in") and ``run(pred_dir, gt_dir)`` ->
+    ``[AP easy, AP medium, AP hard]`` (the kit's ``evaluation()``, which only prints them: its
+    three ``voc_ap`` results are recorded; the printed lines are checked against them)."""
+    kit = os.path.join(os.path.abspath(path), "widerface_evaluate")
+    with contextlib.ExitStack() as stack:
+        if not hasattr(np, "float"):
+            stack.enter_context(_patch.attr(np, "float", float))
+        stubs = {}
+        try:
+            importlib.import_module("IPython")
+        except ImportError:
+            stubs["IPython"] = types.ModuleType("IPython")
+            stubs["IPython"].embed = lambda *a, **k: None
+        bbox_dirs, impl = [], "numpy stand-in"
+        if glob.glob(os.path.join(kit, "bbox*.so")):
+            impl = "cython (checkout)"
+        elif build:
+            tmp = stack.enter_context(_patch.temp_dir("vp_widerface_bbox_"))
+            if _build_bbox(os.path.join(kit, "box_overlaps.pyx"), tmp):
+                bbox_dirs, impl = [tmp], "cython (built here)"
+        if impl == "numpy stand-in":
+            stubs["bbox"] = types.ModuleType("bbox")
+            stubs["bbox"].bbox_overlaps = _numpy_bbox_overlaps
+        stack.enter_context(_patch.path_prepended(*bbox_dirs))
+        stack.enter_context(_patch.official_code(kit, ("evaluation", "bbox"), stubs))
+        evaluation = importlib.import_module("evaluation")
+        quiet = functools.partial(evaluation.tqdm.tqdm, disable=True)
+        stack.enter_context(_patch.attr(evaluation.tqdm, "tqdm", quiet))
+
+        def run(pred_dir, gt_dir):
+            aps, voc_ap = [], evaluation.voc_ap
+
+            def recording(rec, prec):
+                aps.append(voc_ap(rec, prec))
+                return aps[-1]
+
+            out = io.StringIO()
+            with _patch.attr(evaluation, "voc_ap", recording), contextlib.redirect_stdout(out):
+                evaluation.evaluation(pred_dir, gt_dir)
+            printed = [line.split(":")[-1].strip() for line in out.getvalue().splitlines()
+                       if "Val AP:" in line]  # fmt: skip
+            assert printed == [str(ap) for ap in aps], (printed, aps)
+            return [float(ap) for ap in aps]
+
+        yield types.SimpleNamespace(evaluation=evaluation, bbox_impl=impl, run=run)

@@ -11,6 +11,17 @@ Evaluation levels: an optional ``subsets.json`` next to ``label.txt`` maps each 
 level of each face ("easy", "medium", "hard"; WIDER's easy ⊂ medium ⊂ hard sets count the
 faces of their level and easier), stored as ``wider_level``; without it every face counts at
 every level. ``wider_mat_subsets`` writes it from the toolkit's official ``.mat`` files.
+
+The official val ground truth can also be read directly (``load_widerface_mat``,
+``register_widerface(..., gt_dir=...)``, or the builtin ``widerface_val`` when
+``widerface/val/ground_truth/wider_face_val.mat`` exists): ``wider_face_val.mat`` (``event_list``,
+``file_list``, ``face_bbx_list``: x y w h per face) and ``wider_{easy,medium,hard}_val.mat``
+(``gt_list``: 1-based indices of the faces counted at each level; the others are ignored).
+
+Faces with w <= 0 or h <= 0 are left out of ``annotations`` (training cannot use them) but the
+official evaluation keeps every listed face: each dict also carries ``wider_gt`` =
+``{"boxes": (K, 4) float64 XYWH of every face, "counted": {level: bool (K,)}}``, which
+``WiderFaceEvaluator`` evaluates.
 """
 
 import json
@@ -26,6 +37,8 @@ __all__ = [
     "FACE_KEYPOINT_FLIP_MAP",
     "WIDER_LEVELS",
     "load_widerface_labels",
+    "load_widerface_mat",
+    "read_wider_mat",
     "register_widerface",
     "register_builtin_widerface",
     "wider_mat_subsets",
@@ -51,16 +64,13 @@ def _face(values, where):
             "keypoints": keypoints}  # fmt: skip
 
 
-def load_widerface_labels(label_file, image_root, check_images=True):
-    """detectron2 dicts from a ``label.txt`` (faces with w <= 0 or h <= 0 are dropped);
-    ``check_images=False`` skips opening each image for its size (height/width then 0)."""
+def _degenerate(ann):
+    return not (ann["bbox"][2] > 0 and ann["bbox"][3] > 0)
+
+
+def _read_label_file(label_file, image_root, check_images):
     if not os.path.isfile(label_file):
         raise FileNotFoundError(f"WIDER FACE label file {label_file!r} does not exist")
-    subsets_file = os.path.join(os.path.dirname(label_file), "subsets.json")
-    subsets = {}
-    if os.path.isfile(subsets_file):
-        with open(subsets_file) as f:
-            subsets = json.load(f)
     dicts, current = [], None
     with open(label_file) as f:
         for n, line in enumerate(f, 1):
@@ -85,6 +95,20 @@ def load_widerface_labels(label_file, image_root, check_images=True):
             except ValueError:
                 raise ValueError(f"{label_file}:{n}: not numbers: {line!r}") from None
             current["annotations"].append(_face(values, f"{label_file}:{n}"))
+    return dicts
+
+
+def load_widerface_labels(label_file, image_root, check_images=True, keep_degenerate=False):
+    """detectron2 dicts from a ``label.txt``: faces with w <= 0 or h <= 0 are dropped from
+    ``annotations`` unless ``keep_degenerate`` (``wider_gt`` keeps them all, see the module
+    docstring); ``check_images=False`` skips opening each image for its size (height/width
+    then 0). ``subsets.json`` next to it, when present, lists a level for every face line."""
+    dicts = _read_label_file(label_file, image_root, check_images)
+    subsets_file = os.path.join(os.path.dirname(label_file), "subsets.json")
+    subsets = {}
+    if os.path.isfile(subsets_file):
+        with open(subsets_file) as f:
+            subsets = json.load(f)
     for d in dicts:
         path = d.pop("_path")
         levels = subsets.get(path)
@@ -94,7 +118,16 @@ def load_widerface_labels(label_file, image_root, check_images=True):
             )
         for k, ann in enumerate(d["annotations"]):
             ann["wider_level"] = levels[k] if levels is not None else "easy"
-        d["annotations"] = [a for a in d["annotations"] if a["bbox"][2] > 0 and a["bbox"][3] > 0]
+        face_levels = [a["wider_level"] for a in d["annotations"]]
+        d["wider_gt"] = {
+            "boxes": np.array([a["bbox"] for a in d["annotations"]], np.float64).reshape(-1, 4),
+            "counted": {
+                lv: np.array([f in WIDER_LEVELS[: k + 1] for f in face_levels], bool)
+                for k, lv in enumerate(WIDER_LEVELS)
+            },
+        }
+        if not keep_degenerate:
+            d["annotations"] = [a for a in d["annotations"] if not _degenerate(a)]
     return dicts
 
 
@@ -111,9 +144,25 @@ def write_widerface_labels(label_file, images):
                 f.write(" ".join(f"{v:.2f}" for v in values) + "\n")
 
 
-def register_widerface(name, label_file, image_root, **metadata):
-    """Register a ``label.txt`` split as ``name`` (evaluated with the WIDER FACE protocol)."""
-    DatasetCatalog.register(name, lambda: load_widerface_labels(label_file, image_root))
+def _has_mat(gt_dir):
+    return gt_dir is not None and os.path.isfile(os.path.join(gt_dir, "wider_face_val.mat"))
+
+
+def _load_split(label_file, image_root, gt_dir, require_mat):
+    if require_mat or _has_mat(gt_dir):
+        return load_widerface_mat(gt_dir, image_root)
+    return load_widerface_labels(label_file, image_root)
+
+
+def register_widerface(name, label_file, image_root, gt_dir=None, **metadata):
+    """Register a split as ``name`` (evaluated with the WIDER FACE protocol): from the official
+    ``.mat`` ground truth in ``gt_dir`` when given (``label_file`` is then unused and may be
+    None), else from the ``label.txt`` ``label_file``."""
+    DatasetCatalog.register(
+        name, lambda: _load_split(label_file, image_root, gt_dir, gt_dir is not None)
+    )
+    if gt_dir is not None:
+        metadata["gt_dir"] = gt_dir
     MetadataCatalog.get(name).set(
         json_file=label_file, image_root=image_root, evaluator_type="widerface",
         thing_classes=["face"], keypoint_names=list(FACE_KEYPOINT_NAMES),
@@ -122,7 +171,8 @@ def register_widerface(name, label_file, image_root, **metadata):
 
 
 # WIDER FACE + retinaface_gt_v1.1 under $DETECTRON2_DATASETS (default ./datasets):
-# widerface/{train,val}/label.txt and widerface/{train,val}/images/.
+# widerface/{train,val}/label.txt and widerface/{train,val}/images/; for val, the official
+# ground truth widerface/val/ground_truth/wider_*.mat is used instead of label.txt when present.
 _BUILTIN = {"widerface_train": "train", "widerface_val": "val"}
 
 
@@ -131,7 +181,16 @@ def register_builtin_widerface(root=None):
     for name, split in _BUILTIN.items():
         if name not in DatasetCatalog.list():
             base = os.path.join(root, "widerface", split)
-            register_widerface(name, os.path.join(base, "label.txt"), os.path.join(base, "images"))
+            label, images = os.path.join(base, "label.txt"), os.path.join(base, "images")
+            gt_dir = os.path.join(base, "ground_truth") if split == "val" else None
+            DatasetCatalog.register(
+                name, lambda a=label, b=images, c=gt_dir: _load_split(a, b, c, False)
+            )
+            MetadataCatalog.get(name).set(
+                json_file=label, image_root=images, evaluator_type="widerface",
+                thing_classes=["face"], keypoint_names=list(FACE_KEYPOINT_NAMES),
+                keypoint_flip_map=list(FACE_KEYPOINT_FLIP_MAP), gt_dir=gt_dir,
+            )  # fmt: skip
 
 
 def _cells(x):
@@ -139,15 +198,10 @@ def _cells(x):
     return [c for c in x.reshape(-1)]
 
 
-def wider_mat_subsets(gt_dir, label_file, out_file=None):
-    """Levels of the official WIDER FACE val ground truth for the faces of ``label_file``.
-
-    ``gt_dir`` holds the toolkit's ``wider_face_val.mat`` (``event_list``, ``file_list``,
-    ``face_bbx_list``) and ``wider_{easy,medium,hard}_val.mat`` (``gt_list``: 1-based indices of
-    the faces counted at each level). Each face of ``label_file`` is identified with the official
-    box it equals (nearest, within 1 px) and gets the easiest level listing it ("none" when no
-    level does, i.e. never counted). Returns ``{image path: [level, ...]}`` and writes it as
-    ``subsets.json`` (``out_file``, default next to ``label_file``)."""
+def read_wider_mat(gt_dir):
+    """The official WIDER FACE val ground truth as the toolkit ships it (``scipy.io.loadmat``):
+    ``[(event, file name without .jpg, boxes (K, 4) float64 XYWH of every listed face,
+    {level: bool (K,) counted at that level}), ...]`` in the ``.mat`` order (events, files)."""
     from scipy.io import loadmat
 
     def load(name):
@@ -158,22 +212,76 @@ def wider_mat_subsets(gt_dir, label_file, out_file=None):
 
     gt = load("wider_face_val.mat")
     lists = {lv: _cells(load(f"wider_{lv}_val.mat")["gt_list"]) for lv in WIDER_LEVELS}
-    official = {}
+    out = []
     for e, (event, files, boxes) in enumerate(
         zip(_cells(gt["event_list"]), _cells(gt["file_list"]), _cells(gt["face_bbx_list"]))
     ):
         event = str(event.reshape(-1)[0])
         for i, (name, bbx) in enumerate(zip(_cells(files), _cells(boxes))):
-            levels = ["none"] * len(bbx)
-            for lv in reversed(WIDER_LEVELS):  # easiest level last: it wins
-                for k in _cells(lists[lv][e])[i].reshape(-1):
-                    levels[int(k) - 1] = lv
-            path = f"{event}/{str(name.reshape(-1)[0])}.jpg"
-            official[path] = (np.asarray(bbx, np.float64).reshape(-1, 4), levels)
+            bbx = np.asarray(bbx, np.float64).reshape(-1, 4)
+            counted = {}
+            for lv in WIDER_LEVELS:
+                idx = np.asarray(_cells(lists[lv][e])[i], np.int64).reshape(-1)
+                if len(idx) and (idx.min() < 1 or idx.max() > len(bbx)):
+                    raise ValueError(
+                        f"{gt_dir}: wider_{lv}_val.mat lists face {int(idx.max())} of "
+                        f"{event}/{name.reshape(-1)[0]}, which has {len(bbx)} faces"
+                    )
+                counted[lv] = np.zeros(len(bbx), bool)
+                counted[lv][idx - 1] = True
+            out.append((event, str(name.reshape(-1)[0]), bbx, counted))
+    return out
+
+
+def _easiest_level(counted, k):
+    return next((lv for lv in WIDER_LEVELS if counted[lv][k]), "none")
+
+
+def load_widerface_mat(gt_dir, image_root, check_images=False):
+    """detectron2 dicts of the official val ground truth in ``gt_dir`` (``read_wider_mat``):
+    images ``<image_root>/<event>/<name>.jpg`` in the ``.mat`` order, ``annotations`` = the faces
+    with w > 0 and h > 0 (no landmarks: keypoints v = 0; ``wider_level`` = the easiest level
+    counting the face, "none" if no level does), ``wider_gt`` = every listed face and the faces
+    counted at each level (what ``WiderFaceEvaluator`` evaluates). ``check_images`` opens each
+    image for its size (else height / width 0)."""
+    dicts = []
+    for event, name, boxes, counted in read_wider_mat(gt_dir):
+        file_name = os.path.join(image_root, event, name + ".jpg")
+        width = height = 0
+        if check_images:
+            with Image.open(file_name) as im:
+                width, height = im.size
+        anns = []
+        for k, box in enumerate(boxes.tolist()):
+            ann = _face(box, gt_dir)
+            ann["wider_level"] = _easiest_level(counted, k)
+            if not _degenerate(ann):
+                anns.append(ann)
+        dicts.append({
+            "file_name": file_name, "image_id": len(dicts), "height": height, "width": width,
+            "annotations": anns, "wider_gt": {"boxes": boxes, "counted": counted},
+        })  # fmt: skip
+    return dicts
+
+
+def wider_mat_subsets(gt_dir, label_file, out_file=None):
+    """Levels of the official WIDER FACE val ground truth for the faces of ``label_file``.
+
+    ``gt_dir`` holds the toolkit's ``wider_face_val.mat`` (``event_list``, ``file_list``,
+    ``face_bbx_list``) and ``wider_{easy,medium,hard}_val.mat`` (``gt_list``: 1-based indices of
+    the faces counted at each level). Each face of ``label_file`` (every line, degenerate boxes
+    included, so that the file loads with it) is identified with the official box it equals
+    (nearest, within 1 px) and gets the easiest level listing it ("none" when no level does,
+    i.e. never counted). Returns ``{image path: [level, ...]}`` and writes it as
+    ``subsets.json`` (``out_file``, default next to ``label_file``)."""
+    official = {}
+    for event, name, boxes, counted in read_wider_mat(gt_dir):
+        levels = [_easiest_level(counted, k) for k in range(len(boxes))]
+        official[f"{event}/{name}.jpg"] = (boxes, levels)
     subsets = {}
     image_root = os.path.dirname(label_file)
-    for d in load_widerface_labels(label_file, image_root, check_images=False):
-        path = d["file_name"][len(image_root) + 1 :]
+    for d in _read_label_file(label_file, image_root, check_images=False):
+        path = d.pop("_path")
         boxes, levels = official.get(path, (np.zeros((0, 4)), []))
         out = []
         for a in d["annotations"]:
