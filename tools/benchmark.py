@@ -38,11 +38,11 @@ import cv2
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
 
 import vision_plugins  # noqa: F401  (registers everything)
+from vision_plugins.data.image_io import read_image
 from vision_plugins.engine import Predictor, Trainer, setup_cfg
 from vision_plugins.spec import SPECS, spec_for
 
@@ -102,7 +102,13 @@ def benchmark_image(cfg, size, path=None):
         names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
         if not names:
             raise SystemExit("the config names no dataset to take a benchmark image from")
-        path = DatasetCatalog.get(names[0])[0]["file_name"]
+        try:
+            path = DatasetCatalog.get(names[0])[0]["file_name"]
+        except (OSError, AssertionError) as e:  # e.g. COCO's json not on disk
+            raise SystemExit(
+                f"cannot take a benchmark image from {names[0]!r} ({type(e).__name__}: {e}): "
+                "pass an image with --image PATH"
+            ) from None
     if not os.path.isfile(path):
         raise SystemExit(f"--image {path!r}: no such file")
     image = read_image(path, format="BGR")
@@ -289,9 +295,8 @@ def main(argv=None):
             run = official_code.enter_context(runner(args.official, cfg, predictor.model, image))
             timed.append(run)
         latency, *official = _median_times(timed, args.warmup, args.iters, device)
-    tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
-    inputs = [{"image": tensor, "height": image.shape[0], "width": image.shape[1]}]
-    flops = FlopCountAnalysis(predictor.model, inputs)
+    # the model's input as Predictor makes it (its test transform: YOLACT's 550², a pose crop)
+    flops = FlopCountAnalysis(predictor.model, [predictor.preprocess(image)])
     flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     gflops = flops.total() / 1e9
     result = {

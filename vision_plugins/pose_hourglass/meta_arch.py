@@ -153,7 +153,8 @@ class KeypointRegressionPose(StackedHourglassPose):
             mirrored = torch.stack([1 - mirrored[..., 0], mirrored[..., 1]], dim=-1)
             coords = (coords[:n] + mirrored) / 2
         boxes = [self._crop_box(x) for x in batched_inputs]
-        xy = crop_to_image(coords * self.input_res, boxes, self.input_res)
+        # a joint is somewhere in its crop: unbounded regression outputs are clamped to it
+        xy = crop_to_image(coords.clamp(0, 1) * self.input_res, boxes, self.input_res)
         ones = torch.ones(self.num_keypoints, device=xy.device)
         return [
             {"instances": self._instances(x, xy[i], ones, boxes[i])}
