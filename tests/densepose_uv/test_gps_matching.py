@@ -70,3 +70,14 @@ def test_same_ap_as_recorded_upstream(variant, seed, recorded, tmp_path):
         got = np.array([ours[metric][k] for k in KEYS])
         expected = np.array([theirs[metric][k] for k in KEYS])
         assert got == pytest.approx(expected, abs=1e-6), metric
+
+
+def test_integer_box_width_in_float32_as_upstream():
+    """float32(100.7) - float32(0.7) rounds to 100 in float32 (upstream's XYWH conversion of the
+    float32 boxes) but is 99.999997 in float64."""
+    import torch
+
+    from vision_plugins.evaluation.densepose_results import integer_box
+
+    assert integer_box(torch.tensor([0.7, 0.7, 100.7, 100.7])) == (0, 0, 100, 100)
+    assert integer_box([2.5, 3.5, 3.0, 3.6]) == (2, 3, 1, 1)  # at least one pixel

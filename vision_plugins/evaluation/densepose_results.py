@@ -18,9 +18,12 @@ __all__ = ["integer_box", "densepose_to_iuv", "densepose_masks"]
 
 
 def integer_box(box) -> Tuple[int, int, int, int]:
-    """``(x0, y0, w, h)`` ints of an XYXY box."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return int(x0), int(y0), max(int(x1 - x0), 1), max(int(y1 - y0), 1)
+    """``(x0, y0, w, h)`` ints of an XYXY box, its width and height computed in float32 as
+    detectron2's XYXY -> XYWH conversion of the (float32) predicted boxes does: a float64
+    difference can round across an integer where float32's does not."""
+    box = torch.as_tensor(box, dtype=torch.float32)
+    (x0, y0), (w, h) = box[:2].tolist(), (box[2:] - box[:2]).tolist()
+    return int(x0), int(y0), max(int(w), 1), max(int(h), 1)
 
 
 def densepose_to_iuv(output, boxes: torch.Tensor) -> List[torch.Tensor]:
