@@ -8,8 +8,9 @@ import logging
 import math
 
 import pytest
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import DatasetCatalog
 
+from tests.engine.test_bad_inputs import _register
 from vision_plugins.data import DataLoadError, build_mapper
 from vision_plugins.data.issues import EMPTY_INSTANCES, EMPTY_SEGMENTATIONS, SKIPPED_IMAGES
 from vision_plugins.engine import Trainer, setup_cfg
@@ -17,15 +18,6 @@ from vision_plugins.engine import Trainer, setup_cfg
 MASK_RCNN = "configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml"
 YOLACT = "configs/YOLACT/yolact_R_18_FPN_synth_shapes.yaml"
 LOGGER = "vision_plugins.data"
-
-
-def _register(name, dicts, like="vp_shapes_train"):
-    if name in DatasetCatalog.list():
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
-    DatasetCatalog.register(name, lambda: copy.deepcopy(dicts))
-    meta = MetadataCatalog.get(like)
-    MetadataCatalog.get(name).set(thing_classes=meta.thing_classes, evaluator_type="coco")
 
 
 def _train_cfg(config, dataset, tmp_path, *opts):
