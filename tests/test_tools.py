@@ -239,3 +239,132 @@ def test_demo_skips_unreadable_files_names_them_and_exits_nonzero(tmp_path, caps
     assert gray.shape[:2] == (409, 512) and (gray == 0x40).all()  # top byte, was 255
     assert demo.main(["--config-file", CONFIG, "--input", str(folder / "a_good.png"),
                       "--output", str(out), *FAST]) == 0  # fmt: skip
+
+
+# Issue #27 item 1: detectron2's demo options (--opts, --video-input, --webcam), H.264 probe.
+
+
+def _write_clip(path, n=3):
+    images = [cv2.imread(d["file_name"]) for d in DatasetCatalog.get("vp_shapes_val")[:n]]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (128, 128))
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return images
+
+
+_VideoCapture = cv2.VideoCapture  # the real one (a test replaces cv2.VideoCapture)
+
+
+def _frame_count(path):
+    cap = _VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    return n
+
+
+def test_demo_opts_flag_and_trailing_opts_reach_the_config(tmp_path, monkeypatch):
+    seen = []
+    setup = demo.setup_cfg
+    monkeypatch.setattr(
+        demo, "setup_cfg", lambda f, opts: seen.append(list(opts)) or setup(f, opts)
+    )
+    image = DatasetCatalog.get("vp_shapes_val")[0]["file_name"]
+    out = tmp_path / "out"
+    base = ["--config-file", CONFIG, "--input", image, "--output", str(out)]
+    assert demo.main(base + ["--opts", *FAST, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.3"]) == 0
+    assert demo.main(base + [*FAST, "--opts", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.3"]) == 0
+    assert seen == [FAST + ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.3"]] * 2
+    assert os.listdir(out) == [os.path.splitext(os.path.basename(image))[0] + ".png"]
+
+
+def test_demo_video_input(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    _write_clip(clip, 3)
+    out = tmp_path / "out"
+    demo.main(["--config-file", CONFIG, "--video-input", str(clip), "--output", str(out),
+               "--opts", *FAST])  # fmt: skip
+    assert os.listdir(out) == ["clip.mp4"]
+    assert _frame_count(out / "clip.mp4") == 3
+    with pytest.raises(FileNotFoundError, match="no_clip.mp4"):
+        demo.main(["--config-file", CONFIG, "--video-input", str(tmp_path / "no_clip.mp4"),
+                   "--output", str(out)])  # fmt: skip
+
+
+class FakeCapture:
+    """cv2.VideoCapture stand-in: ``frames`` then the end of the stream."""
+
+    def __init__(self, frames):
+        self.frames, self.reads, self.released = list(frames), 0, False
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 10.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self):
+        self.reads += 1
+        if self.reads > len(self.frames):
+            return False, None
+        return True, self.frames[self.reads - 1]
+
+    def release(self):
+        self.released = True
+
+
+def test_demo_webcam_loop_with_a_fake_capture(tmp_path, monkeypatch):
+    frames = [cv2.imread(d["file_name"]) for d in DatasetCatalog.get("vp_shapes_val")[:3]]
+    predictor = Predictor(setup_cfg(CONFIG, FAST))
+    # any iterable of frames
+    written = []
+    assert demo.process_frames(predictor, iter(frames), 0.5, written.append) == 3
+    assert [w.shape for w in written] == [(512, 512, 3)] * 3
+    # no display: the frames go to <output>/webcam.mp4 until the stream ends
+    cap = FakeCapture(frames)
+    dst, count = demo.run_webcam(predictor, cap, str(tmp_path / "out"), 0.5, show=False)
+    assert count == 3 and cap.released and _frame_count(dst) == 3
+    # a window: Esc (27) at the second frame stops the loop
+    keys = iter([0, 27, 0])
+    shown = []
+    monkeypatch.setattr(demo.cv2, "imshow", lambda title, vis: shown.append(vis.shape))
+    monkeypatch.setattr(demo.cv2, "waitKey", lambda delay: next(keys))
+    monkeypatch.setattr(demo.cv2, "destroyWindow", lambda title: None)
+    cap = FakeCapture(frames)
+    assert demo.run_webcam(predictor, cap, None, 0.5, show=True) == (None, 2)
+    assert len(shown) == 2 and cap.reads == 2 and cap.released
+    # main --webcam without a display writes to --output
+    cameras = []
+    monkeypatch.setattr(demo, "has_display", lambda: False)
+    monkeypatch.setattr(
+        demo.cv2, "VideoCapture", lambda i: cameras.append(i) or FakeCapture(frames)
+    )
+    out = tmp_path / "main"
+    assert demo.main(["--config-file", CONFIG, "--webcam", "--output", str(out), *FAST]) == 0
+    assert cameras == [0] and _frame_count(out / "webcam.mp4") == 3
+    with pytest.raises(SystemExit, match="--output is required"):
+        demo.main(["--config-file", CONFIG, "--webcam"])
+
+
+def test_demo_codec_probe_falls_back_to_mp4v(monkeypatch, capsys):
+    tried = []
+
+    class NoH264Writer:
+        def __init__(self, path, fourcc, fps, size):
+            tried.append(fourcc)
+
+        def isOpened(self):
+            return False
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(demo.cv2, "VideoWriter", NoH264Writer)
+    assert demo.probe_fourcc() == "mp4v"
+    assert tried == [cv2.VideoWriter_fourcc(*"avc1"), cv2.VideoWriter_fourcc(*"H264")]
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "cannot write H.264" in err and "mp4v" in err
+    monkeypatch.undo()
+    assert demo.video_fourcc() in ("avc1", "H264", "mp4v")  # the real probe, cached
+    assert demo.video_fourcc() in ("avc1", "H264", "mp4v")
+    assert demo.video_fourcc.cache_info().misses == 1

@@ -4,6 +4,15 @@
     python tools/demo.py --config-file configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml \
         --input img1.png folder/ clip.mp4 --output out/ MODEL.WEIGHTS output/model_final.pth
     python tools/demo.py --config-file ... --dataset vp_shapes_val --num-images 4 --output out/
+    python tools/demo.py --config-file ... --video-input clip.mp4 --output out/ --opts KEY VALUE
+    python tools/demo.py --config-file ... --webcam [--output out/]
+
+detectron2's ``demo/demo.py`` options work the same way: ``--input``, ``--video-input FILE``,
+``--webcam`` (camera 0, frame by frame until the stream ends or Esc is pressed in the window;
+without a display the frames go to ``<output>/webcam.mp4`` instead), ``--output``,
+``--confidence-threshold`` and ``--opts KEY VALUE ...`` (trailing ``KEY VALUE`` pairs without
+``--opts`` work too). Videos are written H.264 when the installed OpenCV can (probed once, ``avc1``
+then ``H264``), else MPEG-4 part 2 (``mp4v``) with a note on stderr.
 
 Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame; a streaming
 model (``ArchSpec.streaming``: VPSNet, YolactEdge) gets each frame with the video's ``video_id``
@@ -18,10 +27,11 @@ processed, and the run then exits with status 1 and the count of skipped files.
 """
 
 import argparse
+import functools
 import glob
-import itertools
 import os
 import sys
+import tempfile
 
 import cv2
 import numpy as np
@@ -37,18 +47,35 @@ from vision_plugins.spec import spec_for
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+H264_FOURCCS = ("avc1", "H264")
+FALLBACK_FOURCC = "mp4v"
+ESC = 27
 
 
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--input", nargs="*", default=[], help="images, folders, globs, videos")
+    parser.add_argument("--video-input", action="append", default=[], help="a video file")
+    parser.add_argument("--webcam", action="store_true", help="frames of camera 0 (Esc stops)")
     parser.add_argument("--dataset", help="take the images of this registered dataset")
     parser.add_argument("--num-images", type=int, default=8, help="with --dataset: how many")
-    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument(
+        "--output", help="output folder (required, except with --webcam on a display)"
+    )
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--opts", dest="dash_opts", nargs=argparse.REMAINDER, default=[],
+        help="KEY VALUE config overrides (detectron2's demo form)",
+    )  # fmt: skip
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser
+
+
+def config_opts(args):
+    """The ``KEY VALUE`` overrides: trailing pairs, then those after ``--opts`` (which the
+    trailing list swallows when it comes after a trailing pair)."""
+    return [o for o in list(args.opts) + list(args.dash_opts) if o != "--opts"]
 
 
 def expand_inputs(inputs):
@@ -117,27 +144,94 @@ def run_image(predictor, path, out_dir, threshold):
     return dst
 
 
-def run_video(predictor, path, out_dir, threshold, video_id):
-    """Frame ``k`` (from 1) goes to a streaming model as ``predictor(frame, video_id=video_id,
-    frame_id=k)``, to others as ``predictor(frame)``; give every video of a run its own
-    ``video_id`` (VPSNet keeps state per id).
-    Panoptic outputs are drawn by :func:`draw`, instances by detectron2's ``VideoVisualizer``
-    (colours carried over by box overlap) enlarged to :func:`draw`'s size."""
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise OSError(f"cannot open video file {path!r}")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".mp4")
+def probe_fourcc(candidates=H264_FOURCCS, fallback=FALLBACK_FOURCC):
+    """The first of ``candidates`` (H.264 fourccs) the installed OpenCV can write -- tried by
+    writing a tiny file in a temporary folder -- else ``fallback``, with a note on stderr."""
+    frame = np.zeros((16, 16, 3), np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        for code in candidates:
+            path = os.path.join(tmp, f"probe_{code}.mp4")
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*code), 5.0, (16, 16))
+            ok = writer.isOpened()
+            if ok:
+                writer.write(frame)
+            writer.release()
+            if ok and os.path.isfile(path) and os.path.getsize(path) > 0:
+                return code
+    print(
+        f"note: this OpenCV cannot write H.264 ({'/'.join(candidates)}); videos are written "
+        f"with the {fallback!r} codec",
+        file=sys.stderr,
+    )
+    return fallback
+
+
+@functools.lru_cache(maxsize=None)
+def video_fourcc():
+    """:func:`probe_fourcc`, run once per process."""
+    return probe_fourcc()
+
+
+class VideoSink:
+    """Writes visualisations to ``path`` (MP4, :func:`video_fourcc`), opened at the first frame
+    with its size; ``frames`` counts them."""
+
+    def __init__(self, path, fps):
+        self.path, self.fps, self.writer, self.frames = path, fps, None, 0
+
+    def __call__(self, vis):
+        if self.writer is None:
+            h, w = vis.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*video_fourcc())
+            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise OSError(f"cannot write video file {self.path!r}")
+        self.writer.write(vis)
+        self.frames += 1
+        return True
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+
+
+class WindowSink:
+    """Shows visualisations in a window; returns False (stop) when Esc is pressed."""
+
+    def __init__(self, title="vision_plugins demo"):
+        self.title, self.frames = title, 0
+
+    def __call__(self, vis):
+        cv2.imshow(self.title, vis)
+        self.frames += 1
+        return cv2.waitKey(1) & 0xFF != ESC
+
+    def close(self):
+        cv2.destroyWindow(self.title)
+
+
+def capture_frames(cap):
+    """The frames of an opened ``cv2.VideoCapture``-like object until ``read`` fails."""
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return
+        yield frame
+
+
+def process_frames(predictor, frames, threshold, sink, video_id=0, total=None, desc="frames"):
+    """Run ``predictor`` on every BGR frame of the iterable ``frames`` and pass each BGR
+    visualisation to ``sink``; stop when the frames end or ``sink`` returns False. Frame ``k``
+    (from 1) goes to a streaming model as ``predictor(frame, video_id=video_id, frame_id=k)``,
+    to others as ``predictor(frame)``; give every video of a run its own ``video_id`` (VPSNet
+    keeps state per id). Panoptic outputs are drawn by :func:`draw`, instances by detectron2's
+    ``VideoVisualizer`` (colours carried over by box overlap) enlarged to :func:`draw`'s size.
+    Returns the number of frames processed."""
     visualizer = VideoVisualizer(predictor.metadata, ColorMode.IMAGE)
     spec = spec_for(predictor.cfg)
     streaming = spec is not None and spec.streaming
-    writer = None
-    frame_ids = range(1, n + 1) if n else itertools.count(1)
-    for frame_id in tqdm.tqdm(frame_ids, desc=os.path.basename(path), unit="frame"):
-        ok, frame = cap.read()
-        if not ok:
-            break
+    count = 0
+    for frame_id, frame in enumerate(tqdm.tqdm(frames, desc, total=total, unit="frame"), 1):
         extra = {"video_id": video_id, "frame_id": frame_id} if streaming else {}
         preds = _filter(predictor(frame, **extra), threshold)
         rgb = frame[:, :, ::-1]
@@ -147,42 +241,105 @@ def run_video(predictor, path, out_dir, threshold, video_id):
             vis = visualizer.draw_instance_predictions(rgb, preds["instances"]).get_image()
             scale = enlargement(frame.shape)
             vis = cv2.resize(vis, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        vis = np.ascontiguousarray(vis[:, :, ::-1])
-        if writer is None:
-            h, w = vis.shape[:2]
-            writer = cv2.VideoWriter(dst, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        writer.write(vis)
-    cap.release()
-    if writer is None:
+        count += 1
+        if sink(np.ascontiguousarray(vis[:, :, ::-1])) is False:
+            break
+    return count
+
+
+def run_video(predictor, path, out_dir, threshold, video_id):
+    """A video file -> ``<out_dir>/<name>.mp4`` through :func:`process_frames`."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise OSError(f"cannot open video file {path!r}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".mp4")
+    sink = VideoSink(dst, fps)
+    try:
+        process_frames(
+            predictor, capture_frames(cap), threshold, sink, video_id, n, os.path.basename(path)
+        )
+    finally:
+        cap.release()
+        sink.close()
+    if sink.frames == 0:
         raise OSError(f"video file {path!r} has no readable frame")
-    writer.release()
     return dst
+
+
+def has_display():
+    """A window can be shown: a display server on Linux (``DISPLAY`` / ``WAYLAND_DISPLAY``)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def run_webcam(predictor, cap, out_dir, threshold, show, video_id=0):
+    """Frames of the opened capture ``cap`` until it ends or Esc is pressed in the window
+    (``show``); without ``show`` they go to ``<out_dir>/webcam.mp4``. Returns the output file
+    (None when shown) and the number of frames processed."""
+    if not cap.isOpened():
+        raise OSError("cannot open the webcam (camera 0)")
+    if show:
+        sink, dst = WindowSink(), None
+    else:
+        os.makedirs(out_dir, exist_ok=True)
+        dst = os.path.join(out_dir, "webcam.mp4")
+        sink = VideoSink(dst, cap.get(cv2.CAP_PROP_FPS) or 25.0)
+    try:
+        count = process_frames(
+            predictor, capture_frames(cap), threshold, sink, video_id, desc="webcam"
+        )
+    finally:
+        cap.release()
+        sink.close()
+    return dst, count
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    if not args.input and not args.dataset:
-        raise SystemExit("give --input (images, folders, videos) and/or --dataset NAME")
-    cfg = setup_cfg(args.config_file, args.opts)
+    if not (args.input or args.video_input or args.dataset or args.webcam):
+        raise SystemExit(
+            "give --input (images, folders, videos), --video-input FILE, --webcam "
+            "and/or --dataset NAME"
+        )
+    show = args.webcam and has_display()
+    if args.output is None and not show:
+        raise SystemExit("--output is required (except with --webcam on a display)")
+    cfg = setup_cfg(args.config_file, config_opts(args))
     files = expand_inputs(args.input)
+    for path in args.video_input:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--video-input {path!r}: no such file")
+        files.append(path)
     if args.dataset:
         files += [d["file_name"] for d in DatasetCatalog.get(args.dataset)[: args.num_images]]
     predictor = Predictor(cfg)
-    os.makedirs(args.output, exist_ok=True)
-    images = [f for f in files if not f.lower().endswith(VIDEO_EXTS)]
+    if args.output is not None:
+        os.makedirs(args.output, exist_ok=True)
+    is_video = [f.lower().endswith(VIDEO_EXTS) or f in args.video_input for f in files]
+    images = [f for f, video in zip(files, is_video) if not video]
     skipped = []  # (path, reason) of the files that could not be read
     for path in tqdm.tqdm(images, desc="images", unit="img"):
         try:
             run_image(predictor, path, args.output, args.confidence_threshold)
         except UnreadableImageError as e:  # names the file; the model's errors still stop
             _skip(skipped, path, e)
-    videos = [f for f in files if f.lower().endswith(VIDEO_EXTS)]
+    videos = [f for f, video in zip(files, is_video) if video]
     for video_id, path in enumerate(videos):
         try:
             run_video(predictor, path, args.output, args.confidence_threshold, video_id)
         except OSError as e:  # cannot open, or no readable frame (names the file)
             _skip(skipped, path, e)
-    print(f"wrote {len(files) - len(skipped)} visualisation(s) to {args.output}")
+    if files:
+        print(f"wrote {len(files) - len(skipped)} visualisation(s) to {args.output}")
+    if args.webcam:
+        dst, count = run_webcam(
+            predictor, cv2.VideoCapture(0), args.output, args.confidence_threshold, show,
+            video_id=len(videos),
+        )  # fmt: skip
+        print(f"webcam: {count} frame(s)" + (f" written to {dst}" if dst else " shown"))
     if skipped:
         print(
             f"{len(skipped)} of {len(files)} input file(s) could not be read and were skipped:\n"
