@@ -11,6 +11,7 @@ with DistributedDataParallel over gloo (SOLVER.IMS_PER_BATCH is the total over p
 be divisible by N); each process gets cores/N intra-op threads.
 """
 
+import logging
 import os
 
 import torch
@@ -40,9 +41,13 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
+        checkpointer = Checkpointer(model, save_dir=cfg.OUTPUT_DIR)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        if not cfg.MODEL.WEIGHTS and checkpointer.resumed_from is None:
+            logging.getLogger("vision_plugins.train_net").warning(
+                "--eval-only with an empty MODEL.WEIGHTS (and nothing resumed): evaluating a "
+                "randomly initialised model (set MODEL.WEIGHTS to a trained checkpoint)"
+            )
         return Trainer.test(cfg, model)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)

@@ -6,7 +6,21 @@ converter in detectron2's / the project's registries (imports only; synthetic da
 generated lazily on first use). ``add_vision_plugins_config(cfg)`` adds every config key.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+import warnings  # noqa: E402
+
+# fvcore.nn.focal_loss and detectron2.modeling.box_regression call torch.jit.script when they are
+# imported (below, through every architecture); torch deprecates it with a FutureWarning that
+# every run printed. The call is theirs, not ours: ignore exactly that message, from the torch
+# function that issues it. (Python shows a warning once per place it is issued, and that place is
+# torch's, so later calls were silent anyway.)
+warnings.filterwarnings(
+    "ignore",
+    message=r"`torch\.jit\.script` is deprecated",
+    category=FutureWarning,
+    module=r"torch\.jit\._script",
+)
 
 from . import (  # noqa: F401,E402  (registration: shared registries, then every ArchSpec)
     centernet,

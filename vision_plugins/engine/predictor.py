@@ -1,5 +1,7 @@
 """``Predictor``: single-image inference with the architecture's own test transform."""
 
+import logging
+
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
@@ -35,6 +37,11 @@ class Predictor:
         self.cfg = cfg.clone()
         if model is None:
             model = build_model(self.cfg)
+            if not cfg.MODEL.WEIGHTS:
+                logging.getLogger(__name__).warning(
+                    "MODEL.WEIGHTS is empty: the Predictor runs a randomly initialised model "
+                    "(set MODEL.WEIGHTS to a trained checkpoint)"
+                )
             Checkpointer(model).load(cfg.MODEL.WEIGHTS)
         self.model = model.eval()
         self.metadata = MetadataCatalog.get(
