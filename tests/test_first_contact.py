@@ -32,6 +32,20 @@ def test_import_raises_no_future_warning():
     assert "torch.jit.script" not in proc.stderr
 
 
+@pytest.mark.parametrize("tool", ["train_net", "demo", "benchmark", "export_model"])
+def test_tools_print_no_future_warning(tool):
+    """The tools import vision_plugins before detectron2, so torch's TorchScript deprecation
+    warning raised while detectron2 / fvcore import is filtered (the filter is set first)."""
+    proc = subprocess.run(
+        [sys.executable, os.path.join("tools", f"{tool}.py"), "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "FutureWarning" not in proc.stderr, proc.stderr
+
+
 def test_version_is_the_changelog_s_newest():
     import vision_plugins
 

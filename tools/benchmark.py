@@ -24,6 +24,7 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
   source tree, not only the installed package).
 """
 
+import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import argparse
 import contextlib
 import importlib
@@ -41,7 +42,6 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
 
-import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.data.image_io import read_image
 from vision_plugins.engine import Predictor, Trainer, setup_cfg
 from vision_plugins.spec import SPECS, spec_for

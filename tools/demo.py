@@ -26,6 +26,7 @@ video that does not open or has no frame) is skipped with a warning naming it; t
 processed, and the run then exits with status 1 and the count of skipped files.
 """
 
+import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import argparse
 import functools
 import glob
@@ -40,7 +41,6 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
-import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.data.image_io import UnreadableImageError, read_image
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.spec import spec_for

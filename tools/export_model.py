@@ -12,12 +12,12 @@ channel order, ...). The exported graphs are checked against the eager model on 
 before they are written.
 """
 
+import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import argparse
 import json
 import os
 import sys
 
-import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.spec import SPECS, spec_for

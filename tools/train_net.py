@@ -11,6 +11,7 @@ with DistributedDataParallel over gloo (SOLVER.IMS_PER_BATCH is the total over p
 be divisible by N); each process gets cores/N intra-op threads.
 """
 
+import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import logging
 import os
 
@@ -19,7 +20,6 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.engine import Trainer, setup_cfg
 

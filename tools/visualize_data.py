@@ -5,6 +5,7 @@ python tools/visualize_data.py --dataset vp_people_train --num 8 --output out/gt
 python tools/visualize_data.py --config-file cfg.yaml --source dataloader --num 8 --output out/
 """
 
+import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import argparse
 import os
 import sys
@@ -14,7 +15,6 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.utils.visualizer import Visualizer
 
-import vision_plugins  # noqa: F401  (registers everything)
 from vision_plugins.data import build_mapper, read_image
 from vision_plugins.engine import check_dataset_names, setup_cfg
 
