@@ -89,3 +89,23 @@ def runner(path, cfg, model, image):
                 return ns.postprocess(net(x), w, h, crop_masks=True, score_threshold=0)
 
         yield run
+
+
+@contextlib.contextmanager
+def official_yolact_augmentations(path, config_name="yolact_base_config"):
+    """dbolya/yolact's ``utils.augmentations`` module (``official_yolact``'s shims, set to
+    ``config_name``). Its ``random`` (NumPy's global ``numpy.random``) is swapped, for the
+    duration, for a namespace with the same ``randint`` / ``uniform`` and a ``choice`` that
+    draws ``randint(len(options))`` and returns that option: NumPy >= 1.24 refuses the official
+    ``random.choice`` on the ragged tuple of crop modes, and that single ``randint`` is the draw
+    the legacy ``choice`` makes on a sequence (the same seeded stream)."""
+    with official_yolact(path, config_name):
+        from utils import augmentations
+
+        rng = types.SimpleNamespace(
+            randint=np.random.randint,
+            uniform=np.random.uniform,
+            choice=lambda options: options[np.random.randint(len(options))],
+        )
+        with _patch.attr(augmentations, "random", rng):
+            yield augmentations

@@ -11,6 +11,7 @@ def add_yolact_config(cfg):
     aspect ratio kept), RGB, normalised with the ImageNet mean/std below: the YOLACT configs set
     ``INPUT.FORMAT="RGB"``, ``MODEL.PIXEL_MEAN=[123.68, 116.78, 103.94]`` and
     ``MODEL.PIXEL_STD=[58.40, 57.12, 57.38]``."""
+    _add_input_config(cfg)
     c = cfg.MODEL.YOLACT = CN()
     # Foreground classes (the official num_classes counts background too: 81 for COCO). Class
     # index 0 of the classification head is background; detections report 0-based foreground ids.
@@ -67,3 +68,39 @@ def add_yolact_config(cfg):
     c.MASKIOU.ENABLED = False
     c.MASKIOU.ALPHA = 25.0
     c.MASKIOU.DISCARD_AREA = 25.0
+
+
+def _add_input_config(cfg):
+    """``INPUT.YOLACT``: the training augmentation (``YolactDatasetMapper``). Values: the
+    official ``SSDAugmentation`` (utils/augmentations.py, data/config.py ``augment_*``)."""
+    i = cfg.INPUT.YOLACT = CN()
+    # "flip": INPUT.RANDOM_FLIP + resize (the default: configs without the key keep their
+    # training); "ssd": the official SSDAugmentation, steps switched by the flags below (the
+    # official augment_photometric_distort / augment_expand / augment_random_sample_crop /
+    # augment_random_mirror, all True).
+    i.AUGMENT = "flip"
+    i.PHOTOMETRIC = True
+    i.EXPAND = True
+    i.CROP = True
+    i.MIRROR = True
+    # Photometric distortion: brightness delta, contrast and saturation factor ranges, hue
+    # delta in degrees (each applied with probability 1/2).
+    i.BRIGHTNESS_DELTA = 32.0
+    i.CONTRAST = [0.5, 1.5]
+    i.SATURATION = [0.5, 1.5]
+    i.HUE_DELTA = 18.0
+    # Zoom-out (probability 1/2): canvas ratio uniform in [1, EXPAND_MAX_RATIO], filled with
+    # MODEL.PIXEL_MEAN.
+    i.EXPAND_MAX_RATIO = 4.0
+    # SSD random crop: one mode drawn uniformly from CROP_MIN_IOUS (-1 = no crop, the official
+    # None; 0 = any patch), CROP_TRIES tries per mode, sides in [CROP_MIN_SCALE, 1] of the
+    # image, h / w in CROP_ASPECT. CROP_IOU_CHECK False = the official check, which never
+    # rejects; True = reject a patch unless some box has IoU >= the mode's minimum.
+    i.CROP_MIN_IOUS = [-1.0, 0.1, 0.3, 0.7, 0.9, 0.0]
+    i.CROP_TRIES = 50
+    i.CROP_MIN_SCALE = 0.3
+    i.CROP_ASPECT = [0.5, 2.0]
+    i.CROP_IOU_CHECK = False
+    # After the resize, boxes (crowds too) not wider and taller than this many network-input
+    # pixels are dropped: the official discard_box_width = 4 / 550, compared with pixel boxes.
+    i.DISCARD_BOX_SIZE = 4.0 / 550
