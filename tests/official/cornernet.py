@@ -11,7 +11,7 @@ import torch
 
 from tests.official import _patch
 
-__all__ = ["runner", "official_cornernet"]
+__all__ = ["runner", "official_cornernet", "official_sampling"]
 
 TOP_LEVEL = ("models", "utils", "config", "db", "nnet", "sample", "test", "external")
 
@@ -76,6 +76,42 @@ def official_cornernet(path, module, test_procedure=True):
         if test_procedure:
             ns.kp_detection = importlib.import_module("test.coco").kp_detection
         yield ns
+
+
+@contextlib.contextmanager
+def official_sampling(path):
+    """The training-sampling helpers of the checkout at ``path`` (princeton-vl/CornerNet):
+    yields a namespace with ``random_crop`` (``sample/utils.py``), ``resize_image``,
+    ``clip_detections`` (``sample/coco.py``'s ``_resize_image``, ``_clip_detections``),
+    ``crop_image``, ``color_jittering_``, ``lighting_``, ``normalize_`` (``utils/image.py``) and
+    the COCO
+    ``eig_val`` / ``eig_vec`` (``db/coco.py``, read from the source: importing it needs
+    pycocotools and the dataset). Everything is undone on exit."""
+    import ast
+
+    with _patch.official_code(path, TOP_LEVEL, {}):
+        sample_utils = importlib.import_module("sample.utils")
+        sample_coco = importlib.import_module("sample.coco")
+        image = importlib.import_module("utils.image")
+        with open(os.path.join(path, "db", "coco.py")) as f:
+            tree = ast.parse(f.read())
+        eig = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+                name = node.targets[0].attr
+                if name in ("_eig_val", "_eig_vec"):
+                    eig[name] = np.array(ast.literal_eval(node.value.args[0]), np.float32)
+        yield types.SimpleNamespace(
+            random_crop=sample_utils.random_crop,
+            resize_image=sample_coco._resize_image,
+            clip_detections=sample_coco._clip_detections,
+            crop_image=image.crop_image,
+            color_jittering_=image.color_jittering_,
+            lighting_=image.lighting_,
+            normalize_=image.normalize_,
+            eig_val=eig["_eig_val"],
+            eig_vec=eig["_eig_vec"],
+        )
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """``add_cornernet_config``: ``MODEL.HOURGLASS`` (the backbone), ``MODEL.CORNERNET`` and
-``MODEL.CENTERNET_TRIPLET`` (defaults: princeton-vl/CornerNet @e5c39a3 ``config/CornerNet.json``
-+ ``db/detection.py``, Duankaiwen/CenterNet @3ad3a10 ``config/CenterNet-104.json``)."""
+``MODEL.CENTERNET_TRIPLET``, ``INPUT.CORNERNET`` (defaults: princeton-vl/CornerNet @e5c39a3
+``config/CornerNet.json`` + ``db/detection.py`` + ``db/coco.py``, Duankaiwen/CenterNet @3ad3a10
+``config/CenterNet-104.json``)."""
 
 from detectron2.config import CfgNode as CN
 
@@ -61,6 +62,32 @@ def add_cornernet_config(cfg):
     # (1 - w)^WEIGHT_EXP) instead of soft-NMS.
     c.SOFT_NMS.MERGE_BBOX = False
     c.SOFT_NMS.WEIGHT_EXP = 8.0
+
+    i = cfg.INPUT.CORNERNET = CN()
+    # Training sampling of CornerNetMapper (INPUT.DATASET_MAPPER_NAME "CornerNetMapper"; the
+    # official kp_detection, config/CornerNet.json + db/detection.py + db/coco.py): a random
+    # scale from RAND_SCALES (official arange(0.6, 1.4, 0.1)), a crop of int(INPUT_SIZE * scale)
+    # pixels around a centre drawn inside the image minus BORDER (halved on small images) on a
+    # zero canvas (RAND_CROP False: the whole image on a square canvas), resized to
+    # INPUT_SIZE², a random flip (FLIP), then with RAND_COLOR colour jitter (brightness /
+    # contrast / saturation, factors 1 + U(-COLOR_VAR, COLOR_VAR), random order) and with
+    # LIGHTING the PCA lighting (alpha ~ N(0, LIGHTING_STD), EIG_VAL / EIG_VEC: the official
+    # COCO values, eigenvector rows in BGR order).
+    i.RAND_CROP = True
+    i.RAND_SCALES = [0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3]
+    i.BORDER = 128
+    i.INPUT_SIZE = 511
+    i.FLIP = True
+    i.RAND_COLOR = True
+    i.COLOR_VAR = 0.4
+    i.LIGHTING = True
+    i.LIGHTING_STD = 0.1
+    i.EIG_VAL = [0.2141788, 0.01817699, 0.00341571]
+    i.EIG_VEC = [
+        [-0.58752847, -0.69563484, 0.41340352],
+        [-0.5832747, 0.00994535, -0.81221408],
+        [-0.56089297, 0.71832671, 0.41158938],
+    ]
 
     t = cfg.MODEL.CENTERNET_TRIPLET = CN()
     # CenterNet (keypoint triplets, Duan et al.): CornerNet (every MODEL.CORNERNET key applies)
