@@ -18,7 +18,8 @@ TOP_LEVEL = ("models", "utils")
 @contextlib.contextmanager
 def official_centernet_oap(path):
     """xingyizhou/CenterNet's ``src/lib`` (``path`` is the repository root): yields a namespace
-    with ``ctdet_decode``, ``get_affine_transform``, ``ctdet_post_process`` and the network
+    with ``ctdet_decode``, ``get_affine_transform``, ``color_aug`` (the training colour
+    augmentation; Python's ``random`` orders its steps), ``ctdet_post_process`` and the network
     builders ``get_msra_resnet``, ``get_resnet_dcn`` and ``get_large_hourglass``; a
     ``models.networks.DCNv2.dcn_v2`` module whose ``DCN`` is our torchvision-based layer stands
     in for the CUDA extension (ResDCN). Everything is undone on exit."""
@@ -32,11 +33,12 @@ def official_centernet_oap(path):
         from models.networks.large_hourglass import get_large_hourglass_net
         from models.networks.msra_resnet import get_pose_net as get_msra_resnet
         from models.networks.resnet_dcn import get_pose_net as get_resnet_dcn
-        from utils.image import get_affine_transform
+        from utils.image import color_aug, get_affine_transform
         from utils.post_process import ctdet_post_process
 
         yield types.SimpleNamespace(
             ctdet_decode=ctdet_decode, get_affine_transform=get_affine_transform,
+            color_aug=color_aug,
             ctdet_post_process=ctdet_post_process, get_msra_resnet=get_msra_resnet,
             get_resnet_dcn=get_resnet_dcn, get_large_hourglass=get_large_hourglass_net,
         )  # fmt: skip

@@ -29,6 +29,17 @@ def add_centernet_oap_config(cfg):
     # Flip test (official --flip_test): the image and its mirror in one batch; the heatmaps
     # (after the sigmoid) and sizes are averaged, the offsets come from the image alone.
     c.FLIP_TEST = False
+    # Training input of CenterNetMapper (INPUT.DATASET_MAPPER_NAME: "CenterNetMapper"; the
+    # official ctdet random crop, see vision_plugins/centernet/mapper.py): the image scaled by
+    # INPUT_RES / (max(h, w) * a factor from SCALE_CHOICES) about a random centre at least BORDER
+    # (halved for small images) from the sides, mirrored with probability FLIP, warped to
+    # INPUT_RES²; COLOR_AUG: brightness / contrast / saturation in random order + PCA lighting.
+    i = cfg.INPUT.CENTERNET_OAP = CN()
+    i.INPUT_RES = 512
+    i.SCALE_CHOICES = [0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3]  # np.arange(0.6, 1.4, 0.1)
+    i.BORDER = 128
+    i.FLIP = 0.5
+    i.COLOR_AUG = True
     # one spelling per concept: TOP_K, as MODEL.CORNERNET.TOP_K and MODEL.YOLACT.NMS.TOP_K
     cfg.register_renamed_key(
         "MODEL.CENTERNET_OAP.TOPK", "MODEL.CENTERNET_OAP.TOP_K", "TOP_K in every architecture"
