@@ -40,6 +40,7 @@ from detectron2.config import configurable
 from detectron2.data import transforms as T
 
 from ..data.mappers import DatasetMapper
+from ..data.photometric import PCA_EIGEN_VALUES, PCA_EIGEN_VECTORS, crop_border, jitter_and_light
 
 __all__ = [
     "CenterNetAffine",
@@ -55,27 +56,9 @@ __all__ = [
 
 # np.arange(0.6, 1.4, 0.1), the official scale factors
 SCALE_CHOICES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
-# ImageNet PCA of the RGB pixels (AlexNet lighting), as the official code stores them (BGR
-# images, the vectors' rows as given there).
-EIGEN_VALUES = np.array([0.2141788, 0.01817699, 0.00341571], np.float32)
-EIGEN_VECTORS = np.array(
-    [
-        [-0.58752847, -0.69563484, 0.41340352],
-        [-0.5832747, 0.00994535, -0.81221408],
-        [-0.56089297, 0.71832671, 0.41158938],
-    ],
-    np.float32,
-)
-
-
-def border(limit, size):
-    """The largest ``limit / 2^i`` (integer division) that leaves ``size - b > b``."""
-    b = limit
-    while size - b <= b:
-        b //= 2
-        if b == 0:
-            break
-    return b
+# the PCA lighting values the official code stores (shared with CornerNet)
+EIGEN_VALUES, EIGEN_VECTORS = PCA_EIGEN_VALUES, PCA_EIGEN_VECTORS
+border = crop_border  # the official ``_get_border``
 
 
 def centernet_affine_matrix(center, scale, out_w, out_h, flip=False):
@@ -154,18 +137,8 @@ def color_augment(image, rng, order=None, var=0.4, alphastd=0.1):
     if order is None:
         order = ["brightness", "contrast", "saturation"]
         random.shuffle(order)
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    grey_mean = grey.mean()
-    for name in order:
-        a = 1.0 + rng.uniform(low=-var, high=var)
-        image *= a
-        if name == "contrast":
-            image += (1 - a) * grey_mean
-        elif name == "saturation":
-            image += (1 - a) * grey[:, :, None]
-    alpha = rng.normal(scale=alphastd, size=(3,))
-    image += EIGEN_VECTORS @ (EIGEN_VALUES * alpha)
-    return image
+    alphas = [1.0 + rng.uniform(low=-var, high=var) for _ in order]
+    return jitter_and_light(image, order, alphas, rng.normal(scale=alphastd, size=(3,)))
 
 
 class CenterNetMapper(DatasetMapper):

@@ -40,6 +40,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances
 
 from ..data.mappers import DatasetMapper
+from ..data.photometric import PCA_EIGEN_VALUES, PCA_EIGEN_VECTORS, crop_border, jitter_and_light
 
 __all__ = [
     "CanvasCropTransform",
@@ -53,15 +54,6 @@ __all__ = [
     "build_cornernet_augmentation",
     "crop_border",
 ]
-
-
-def crop_border(border, size):
-    """The border kept free of crop centres along an image side of ``size`` pixels: ``border``
-    halved (integer division by 2, 4, ...) until ``size - b > b``."""
-    i = 1
-    while size - border // i <= border // i:
-        i *= 2
-    return border // i
 
 
 class CanvasCropTransform(T.Transform):
@@ -157,13 +149,8 @@ class RandomPixelFlip(T.Augmentation):
         return T.NoOpTransform()
 
 
-# official COCO PCA of the RGB pixels, in BGR channel order (princeton-vl/CornerNet db/coco.py)
-EIG_VAL = [0.2141788, 0.01817699, 0.00341571]
-EIG_VEC = [
-    [-0.58752847, -0.69563484, 0.41340352],
-    [-0.5832747, 0.00994535, -0.81221408],
-    [-0.56089297, 0.71832671, 0.41158938],
-]
+# the official COCO PCA (princeton-vl/CornerNet db/coco.py), shared with CenterNet
+EIG_VAL, EIG_VEC = PCA_EIGEN_VALUES, PCA_EIGEN_VECTORS
 
 
 class ColorLightingTransform(T.Transform):
@@ -180,28 +167,9 @@ class ColorLightingTransform(T.Transform):
         self._set_attributes(locals())
 
     def apply_image(self, img):
-        import cv2
-
         x = np.array(img, dtype=np.float32) / 255.0
-        code = cv2.COLOR_RGB2GRAY if self.image_format == "RGB" else cv2.COLOR_BGR2GRAY
-        gray = cv2.cvtColor(x, code)
-        gray_mean = gray.mean()
-        for op, a in zip(self.order, self.alphas):
-            if op == "brightness":
-                x *= a
-            elif op == "contrast":
-                x *= a
-                x += (1 - a) * gray_mean
-            elif op == "saturation":
-                x *= a
-                x += (1 - a) * gray[:, :, None]
-            else:
-                raise ValueError(f"unknown colour operation {op!r}")
-        if self.lighting is not None:
-            vec = np.asarray(self.eig_vec, np.float32)
-            shift = vec @ (np.asarray(self.eig_val, np.float32) * self.lighting)
-            x += shift[::-1] if self.image_format == "RGB" else shift
-        return x * 255.0
+        args = (self.lighting, self.eig_val, self.eig_vec, self.image_format)
+        return jitter_and_light(x, self.order, self.alphas, *args) * 255.0
 
     def apply_coords(self, coords):
         return coords
