@@ -74,7 +74,7 @@ def _imported_tops(path, package_parts):
 def _modules():
     for path in glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True):
         rel = os.path.relpath(path, REPO)[: -len(".py")].split(os.sep)
-        package_parts = rel[:-1] if rel[-1] != "__init__" else rel[:-1]
+        package_parts = rel[:-1]  # the package of a module and of an __init__ alike
         if rel == ["vision_plugins", "__init__"]:
             continue  # the package root imports everything to register it
         yield path, rel, package_parts
