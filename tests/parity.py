@@ -68,3 +68,48 @@ def randomize_official_yolact(net, num_classes):
                 nn.init.uniform_(m.bias, -0.1, 0.1)
     with torch.no_grad():
         net.prediction_layers[0].conf_layer.bias.view(-1, num_classes + 1)[:, 1:4] += 3.0
+
+
+def load_gan_fixture(name):
+    """``(manifest, {net: official state_dict}, {input: uint8 (B, H, W, 3) RGB}, expected)`` of
+    the GAN fixture ``gans/<name>``, rebuilt by its own ``synth_gans.py`` and checked
+    bit-identical to what the official run used (``check_integrity``)."""
+    path = os.path.join(PARITY, "gans", "synth_gans.py")
+    spec = importlib.util.spec_from_file_location("parity_synth_gans", path)
+    synth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synth)
+    manifest, state_dicts, inputs, expected = synth.load_fixture(os.path.join(PARITY, "gans", name))
+    synth.check_integrity(manifest, state_dicts, inputs)
+    return manifest, state_dicts, inputs, expected
+
+
+def gan_fixture_tolerance(manifest, key):
+    """``atol`` of ``key`` in the fixture's manifest (README_gans.md: max|ours - expected|)."""
+    return manifest["tolerances"]["per_key"][key]["atol"]
+
+
+def replay_dropout(net, manifest, expected, phase):
+    """Make every ``nn.Dropout`` of ``net`` return ``x * mask / 0.5`` with the official masks
+    of ``phase`` (README_gans.md), each mask used once, in forward order. Returns the hook
+    handles (``remove()`` them) and the list of modules that used their mask."""
+    import numpy as np
+    import torch
+
+    masks = {}
+    for m in manifest["dropout_masks"][phase]:
+        shape = tuple(m["shape"])
+        bits = np.unpackbits(expected[m["key"]])[: int(np.prod(shape))].reshape(shape)
+        masks[m["module"]] = torch.from_numpy(bits.astype(np.float32))
+    used, handles = [], []
+    modules = dict(net.named_modules())
+    assert set(masks) <= set(modules), sorted(set(masks) - set(modules))
+    for name, mask in masks.items():
+        assert isinstance(modules[name], torch.nn.Dropout), name
+
+        def hook(module, args, output, mask=mask, name=name):
+            assert name not in used, f"{name}: dropout ran twice"
+            used.append(name)
+            return args[0] * mask / 0.5
+
+        handles.append(modules[name].register_forward_hook(hook))
+    return handles, used

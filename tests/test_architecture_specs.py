@@ -34,7 +34,7 @@ ARCH_PACKAGES = sorted(
     d for d in os.listdir(PACKAGE) if os.path.isfile(os.path.join(PACKAGE, d, "spec.py"))
 )
 LAYERS = [
-    {"spec", "registry", "model_zoo", "compat", "layers", "checkpoint", "export", "config"},
+    {"spec", "registry", "model_zoo", "compat", "layers", "checkpoint", "export", "config", "gan"},
     {"data", "evaluation"},
     set(ARCH_PACKAGES),
     {"engine", "collect_env"},

@@ -23,7 +23,13 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--arch", required=True, choices=CONVERTERS.names(), metavar="NAME")
-    parser.add_argument("--src", required=True, help="official checkpoint (local path)")
+    parser.add_argument(
+        "--src",
+        required=True,
+        nargs="+",
+        help="official checkpoint (local path); converters of several networks (pix2pix, "
+        "cyclegan) take their files (<epoch>_net_<ROLE>.pth, ROLE=path, or their directory)",
+    )
     parser.add_argument("--dst", required=True, help="output .pth for DetectionCheckpointer")
     return parser
 
@@ -31,11 +37,14 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        state_dict = convert_checkpoint(args.arch, args.src, args.dst)
+        state_dict, config = convert_checkpoint(args.arch, args.src, args.dst, return_config=True)
     except (FileNotFoundError, CheckpointFormatError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.dst}: {len(state_dict)} tensors ({args.arch})")
+    if config:
+        overrides = " ".join(f"{k} {v}" for k, v in config.items())
+        print(f"the weights need these config values: {overrides}")
     return 0
 
 

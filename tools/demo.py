@@ -18,7 +18,8 @@ Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by 
 model (``ArchSpec.streaming``: VPSNet, YolactEdge) gets each frame with the video's ``video_id``
 and its ``frame_id``, so it carries its state across frames). Outputs detectron2 cannot draw are
 drawn by the architecture's spec (``ArchSpec.visualize``: DensePose IUV, VPSNet's colour per track
-id); small inputs are drawn enlarged.
+id, input | output side by side for the image-to-image models: Pix2Pix, CycleGAN); small inputs are
+drawn enlarged.
 
 Images are decoded by the project decoder (``vision_plugins.data.image_io.read_image``: 16-bit,
 grayscale, RGBA, palette images). A file that cannot be read (an image the decoder refuses, a
@@ -235,7 +236,7 @@ def process_frames(predictor, frames, threshold, sink, video_id=0, total=None, d
         extra = {"video_id": video_id, "frame_id": frame_id} if streaming else {}
         preds = _filter(predictor(frame, **extra), threshold)
         rgb = frame[:, :, ::-1]
-        if "panoptic_seg" in preds:
+        if "instances" not in preds:  # panoptic, translated images: drawn frame by frame
             vis = draw(preds, rgb, predictor.metadata, spec=spec)
         else:
             vis = visualizer.draw_instance_predictions(rgb, preds["instances"]).get_image()

@@ -21,7 +21,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from vision_plugins.checkpoint import Checkpointer
-from vision_plugins.engine import Trainer, setup_cfg
+from vision_plugins.engine import Trainer, setup_cfg, trainer_class
 
 
 def setup(args):
@@ -49,7 +49,7 @@ def main(args):
                 "randomly initialised model (set MODEL.WEIGHTS to a trained checkpoint)"
             )
         return Trainer.test(cfg, model)
-    trainer = Trainer(cfg)
+    trainer = trainer_class(cfg)(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
 

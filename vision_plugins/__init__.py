@@ -1,5 +1,5 @@
-"""vision_plugins: classic instance, panoptic, landmark and keypoint architectures as detectron2
-plugins.
+"""vision_plugins: classic instance, panoptic, landmark and keypoint architectures, and the
+conditional generative models of the same lecture notes, as detectron2 plugins.
 
 ``import vision_plugins`` registers every architecture, dataset, mapper, evaluator and weight
 converter in detectron2's / the project's registries (imports only; synthetic datasets are
@@ -26,10 +26,12 @@ from . import (  # noqa: F401,E402  (registration: shared registries, then every
     centernet,
     checkpoint,
     cornernet,
+    cyclegan,
     data,
     densepose_uv,
     evaluation,
     mask_rcnn,
+    pix2pix,
     pose_hourglass,
     retinaface,
     upsnet,

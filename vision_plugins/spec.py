@@ -57,6 +57,9 @@ class ArchSpec:
       left to draw).
     - ``official_runner``: ``"module:function"`` of the runner of the official code, for the
       optional tests and ``tools/benchmark.py --official`` (modules under ``tests/official``).
+    - ``trainer``: the training loop ``tools/train_net.py`` runs: ``"default"`` (detectron2's,
+      one optimizer) or ``"two_player"`` (generator / discriminator models:
+      ``engine.TwoPlayerTrainer``).
     """
 
     meta_arch: str
@@ -74,6 +77,7 @@ class ArchSpec:
     streaming: bool = False
     visualize: Optional[Callable] = None
     official_runner: Optional[str] = None
+    trainer: str = "default"
 
     @property
     def key(self):

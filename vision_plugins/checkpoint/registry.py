@@ -7,6 +7,7 @@ of the matching vision_plugins model, with detectron2 parameter names. The outpu
 """
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable, Dict
 
@@ -22,6 +23,7 @@ __all__ = [
     "load_official_checkpoint",
     "strip_prefix",
     "convert_checkpoint",
+    "official_files",
     "check_converted",
     "model_shapes",
 ]
@@ -42,6 +44,9 @@ class Converter:
     # removing a ``module.`` prefix): ``Checkpointer`` suggests this converter when such a file
     # is given as MODEL.WEIGHTS. Empty: never suggested.
     signature: tuple = ()
+    # Several official files (one per network, e.g. ``latest_net_G.pth`` + ``latest_net_D.pth``):
+    # the role names; ``convert`` then takes ``{role: state_dict}`` (see ``official_files``).
+    roles: tuple = ()
 
 
 CONVERTERS = Registry("VP_CONVERTER")
@@ -49,18 +54,21 @@ CONVERTERS.__doc__ = "tools/convert_weights.py --arch NAME -> Converter"
 
 
 def register_converter(
-    name, description, container_keys=("state_dict", "model", "net"), signature=()
+    name, description, container_keys=("state_dict", "model", "net"), signature=(), roles=()
 ):
     """Register ``fn(state_dict) -> state_dict`` as ``tools/convert_weights.py --arch name``.
     ``signature``: key prefixes that all occur in the official file (e.g.
     ``("backbone.layers.0.", "fpn.lat_layers.", "proto_net.")``, keys without ``module.``), so
     that loading the unconverted file suggests this converter; when several converters match,
-    those with the longest signature are suggested."""
+    those with the longest signature are suggested. ``roles``: the converter takes several
+    files, ``fn({role: state_dict})`` (:func:`official_files` names them). ``fn`` may return
+    ``(state_dict, config)``: ``config`` ({key: value} config overrides the weights need) is
+    stored in the output file under ``"config"`` and printed by the tool."""
 
     def deco(fn):
         CONVERTERS.register_as(
             name,
-            Converter(name, description, fn, tuple(container_keys), tuple(signature)),
+            Converter(name, description, fn, tuple(container_keys), tuple(signature), tuple(roles)),
         )
         return fn
 
@@ -99,21 +107,84 @@ def load_official_checkpoint(path, container_keys=("state_dict", "model", "net")
     return strip_prefix(obj, "module.")
 
 
-def convert_checkpoint(arch, src, dst):
-    """Convert ``src`` with the converter ``arch`` and save to ``dst``; returns the state_dict."""
+def official_files(sources, roles, epoch="latest"):
+    """``{role: path}`` of the official files of a multi-file converter. ``sources``: paths
+    named as the official code saves them (``<epoch>_net_<ROLE>.pth``, e.g.
+    ``latest_net_G_A.pth``), ``ROLE=path`` items, or one directory holding
+    ``<epoch>_net_<ROLE>.pth`` files. A file whose role cannot be told, a role given twice or
+    an unknown role raises a ``CheckpointFormatError`` naming it."""
+    if isinstance(sources, str):
+        sources = [sources]
+    items = []
+    for src in sources:
+        if "=" in src and not os.path.exists(src):
+            role, path = src.split("=", 1)
+            items.append((role, path))
+        elif os.path.isdir(src):
+            found = [
+                (m.group(1), os.path.join(src, f))
+                for f in sorted(os.listdir(src))
+                for m in [re.fullmatch(rf"{re.escape(epoch)}_net_(\w+)\.pth", f)]
+                if m and m.group(1) in roles
+            ]
+            if not found:
+                raise CheckpointFormatError(
+                    f"{src}: no {epoch}_net_<{'|'.join(roles)}>.pth file in this directory"
+                )
+            items.extend(found)
+        else:
+            m = re.search(r"_net_(\w+)\.pth$", os.path.basename(src))
+            if not m:
+                raise CheckpointFormatError(
+                    f"{src}: cannot tell which network it holds: name it <epoch>_net_<ROLE>.pth "
+                    f"or pass ROLE=path (roles: {', '.join(roles)})"
+                )
+            items.append((m.group(1), src))
+    files = {}
+    for role, path in items:
+        if role not in roles:
+            raise CheckpointFormatError(f"{path}: unknown role {role!r}; roles: {', '.join(roles)}")
+        if role in files:
+            raise CheckpointFormatError(f"role {role!r} given twice: {files[role]} and {path}")
+        files[role] = path
+    return files
+
+
+def convert_checkpoint(arch, src, dst, return_config=False):
+    """Convert ``src`` (a path; for a multi-file converter, paths as :func:`official_files`
+    takes) with the converter ``arch`` and save to ``dst``; returns the converted state_dict,
+    and with ``return_config`` also the config overrides the weights need (``{}`` for most
+    converters)."""
     if arch not in CONVERTERS:
         raise KeyError(f"unknown converter {arch!r}; available: {CONVERTERS.names()}")
     conv = CONVERTERS[arch]
-    state_dict = load_official_checkpoint(src, conv.container_keys)
+    if conv.roles:
+        files = official_files(src, conv.roles)
+        state_dict = {
+            role: load_official_checkpoint(path, conv.container_keys)
+            for role, path in files.items()
+        }
+        where = ", ".join(files.values())
+    else:
+        if not isinstance(src, str):
+            if len(src) != 1:
+                raise CheckpointFormatError(f"--arch {arch} converts one file, got {len(src)}")
+            src = src[0]
+        state_dict = load_official_checkpoint(src, conv.container_keys)
+        where = src
     try:
         out = conv.convert(state_dict)
     except KeyError as e:
         raise CheckpointFormatError(
-            f"{src}: missing key {e} expected by the {arch!r} converter: is it the right file?"
+            f"{where}: missing key {e} expected by the {arch!r} converter: is it the right file?"
         ) from None
+    out, config = out if isinstance(out, tuple) else (out, {})
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    torch.save({"model": out, "__author__": "vision_plugins", "matching_heuristics": False}, dst)
-    return out
+    saved = {"model": out, "__author__": "vision_plugins", "matching_heuristics": False}
+    if config:
+        saved["config"] = dict(config)
+    torch.save(saved, dst)
+    return (out, config) if return_config else out
 
 
 def check_converted(converted, expected, name):

@@ -1,6 +1,5 @@
 """Training hooks."""
 
-import contextlib
 import logging
 
 import torch
@@ -9,35 +8,11 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ..data import build_mapper
+from ..layers.modes import buffers_restored, training_mode
 
-__all__ = ["ValidationLossHook", "buffers_restored", "training_mode"]
+__all__ = ["ValidationLossHook"]
 
 logger = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def buffers_restored(model):
-    """Every buffer of ``model`` (BatchNorm running mean / var / batch counts, ...) back to its
-    value on entry when the block ends."""
-    saved = [(b, b.detach().clone()) for b in model.buffers()]
-    try:
-        yield model
-    finally:
-        with torch.no_grad():
-            for buf, value in saved:
-                buf.copy_(value)
-
-
-@contextlib.contextmanager
-def training_mode(model):
-    """``model.train()`` inside the block; each module's own mode restored after."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.train()
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            m.training = mode
 
 
 class ValidationLossHook(HookBase):

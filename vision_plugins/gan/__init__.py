@@ -24,4 +24,5 @@ from .registry import (  # noqa: F401
     OFFICIAL_NET_NAMES,
     build_discriminator,
     build_generator,
+    initialize_networks,
 )

@@ -65,8 +65,10 @@ def add_gan_config(cfg):
     # Generated images kept to train the discriminators (--pool_size; 0: no pool, the current
     # fakes; the official CycleGAN uses 50). See vision_plugins.gan.ImagePool.
     loss.POOL_SIZE = 0
-    # wgangp: weight of the gradient penalty (vision_plugins.gan.gradient_penalty).
-    loss.GP_LAMBDA = 10.0
+    # wgangp: weight of the gradient penalty (vision_plugins.gan.gradient_penalty) added to the
+    # discriminator loss. 0 (official: --gan_mode wgangp never applies the penalty its
+    # cal_gradient_penalty computes); 10 is the WGAN-GP paper's value.
+    loss.GP_LAMBDA = 0.0
 
     s = cfg.SOLVER.GAN = CN()
     # Adam learning rates of the generator(s) and discriminator(s) (--lr for both) and betas
@@ -86,6 +88,9 @@ def add_gan_config(cfg):
     s.LR_DECAY_ITERS = 50
     # Iterations per epoch; 0: len(training set) / SOLVER.IMS_PER_BATCH.
     s.ITERS_PER_EPOCH = 0
+    # Every IMAGE_PERIOD iterations (and after the last), the current training batch's images
+    # (input | output | target ...) as a grid in TensorBoard and OUTPUT_DIR/images/. 0: never.
+    s.IMAGE_PERIOD = 500
 
     i = cfg.INPUT.GAN = CN()
     # Training transform (--preprocess): resize_and_crop | crop | scale_width |

@@ -21,6 +21,7 @@ __all__ = [
     "GAN_DISCRIMINATOR_REGISTRY",
     "OFFICIAL_NET_NAMES",
     "build_generator",
+    "initialize_networks",
     "build_discriminator",
 ]
 
@@ -57,9 +58,18 @@ def _lookup(registry, key, name):
     return registry.get(name)
 
 
+def initialize_networks(cfg, *nets):
+    """``init_weights`` with ``MODEL.GAN.INIT_TYPE`` / ``INIT_GAIN`` on each of ``nets`` in
+    order (nothing for ``"none"``); returns ``nets``."""
+    if cfg.MODEL.GAN.INIT_TYPE != "none":
+        for net in nets:
+            init_weights(net, cfg.MODEL.GAN.INIT_TYPE, cfg.MODEL.GAN.INIT_GAIN)
+    return nets
+
+
 def _initialised(net, cfg, initialize):
-    if initialize and cfg.MODEL.GAN.INIT_TYPE != "none":
-        init_weights(net, cfg.MODEL.GAN.INIT_TYPE, cfg.MODEL.GAN.INIT_GAIN)
+    if initialize:
+        initialize_networks(cfg, net)
     return net
 
 
@@ -71,8 +81,8 @@ def build_generator(cfg, input_nc=None, output_nc=None, *, initialize=True):
 
     The official code constructs all networks of a model first and initialises them afterwards,
     in ``model_names`` order (``BaseModel.setup``). To reproduce its weights from the same torch
-    seed, build every network with ``initialize=False``, then call ``init_weights`` on each in
-    that order."""
+    seed, build every network with ``initialize=False``, then call :func:`initialize_networks`
+    on them in that order."""
     cls = _lookup(GAN_GENERATOR_REGISTRY, "MODEL.GAN.GENERATOR", cfg.MODEL.GAN.GENERATOR)
     return _initialised(cls(cfg, input_nc=input_nc, output_nc=output_nc), cfg, initialize)
 

@@ -1,0 +1,24 @@
+"""What Pix2Pix plugs in: the shared GAN keys, the translation mapper and test transform, its
+converter, and the two-player trainer."""
+
+from ..data.translation import TranslationMapper, build_translation_test_augmentation
+from ..gan import add_gan_config
+from ..gan.visualize import draw_translation
+from ..spec import ArchSpec, register_spec
+from . import convert  # noqa: F401  (registers the converter named below)
+from .meta_arch import Pix2Pix  # noqa: F401  (registers the meta-architecture)
+
+SPEC = register_spec(
+    ArchSpec(
+        meta_arch="Pix2Pix",
+        package="pix2pix",
+        config_dir="Pix2Pix",
+        project="Pix2Pix",
+        add_config=add_gan_config,
+        mappers=(TranslationMapper,),
+        test_augmentation=build_translation_test_augmentation,
+        converters=("pix2pix",),
+        visualize=draw_translation,
+        trainer="two_player",
+    )
+)
