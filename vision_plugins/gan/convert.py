@@ -168,9 +168,9 @@ def convert_networks(files, roles, meta_arch, channels):
     ``files``: ``{role: official state_dict}``; ``roles``: ``{role: (attribute, kind)}`` with
     kind ``"G"`` / ``"D"``, or ``"G_reverse"`` for a generator of the other direction (B -> A:
     its input channels are the model's OUTPUT_NC); ``channels(role, config)``: the input
-    channels a discriminator must have (checked against the file). Returns ``(state_dict, config)``: the keys
-    prefixed with the attributes, and the config values the weights need (every key and shape
-    checked against the model built from them)."""
+    channels a discriminator must have (checked against the file). Returns
+    ``(state_dict, config)``: the keys prefixed with the attributes, and the config values the
+    weights need (every key and shape checked against the model built from them)."""
     out, config, prefixes = {}, {"MODEL.META_ARCHITECTURE": meta_arch}, []
     d_inputs = {}
     for role in sorted(files, key=lambda r: roles[r][1] == "D"):  # generators first
