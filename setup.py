@@ -1,6 +1,11 @@
 """vision_plugins: classic instance, panoptic, landmark and keypoint architectures as detectron2
-plugins. Pure Python: no torch import and no extensions at build time. detectron2 and torch are
-installed by ``make setup`` (see README), not declared here, so that pip never replaces them."""
+plugins. Pure Python: no torch import and no extensions at build time.
+
+``install_requires`` (requirements/runtime.txt) names vision_plugins' own dependencies only: never
+torch, torchvision or detectron2 (the user's own, which pip must not replace; ``make setup``
+installs them), nor OpenCV or panopticapi (see the README, "Installing into an existing detectron2
+environment"). Extras: ``[dev]`` (tests and linters), ``[opencv]`` (the headless OpenCV build, for
+an environment without ``cv2``)."""
 
 import os
 import re
@@ -15,9 +20,11 @@ def _version():
         return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 
-def _requirements():
-    with open(os.path.join(HERE, "requirements", "runtime.txt"), encoding="utf-8") as f:
-        return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+def _requirements(name):
+    """Requirement lines of requirements/<name> (comments dropped)."""
+    with open(os.path.join(HERE, "requirements", name), encoding="utf-8") as f:
+        lines = (ln.split("#", 1)[0].strip() for ln in f)
+        return [ln for ln in lines if ln]
 
 
 def _config_files():
@@ -55,6 +62,6 @@ setup(
     + ["vision_plugins.model_zoo.configs"],
     package_dir={"vision_plugins": "vision_plugins", "vision_plugins.model_zoo.configs": "configs"},
     package_data={"vision_plugins.model_zoo.configs": _config_files()},
-    install_requires=_requirements(),
-    extras_require={"dev": ["pytest", "black", "isort", "flake8"]},
+    install_requires=_requirements("runtime.txt"),
+    extras_require={"dev": _requirements("dev.txt"), "opencv": ["opencv-python-headless"]},
 )
