@@ -2,8 +2,9 @@
 
 ``EVALUATOR_REGISTRY`` maps an ``evaluator_type`` to a function
 ``(cfg, dataset_name, output_folder) -> DatasetEvaluator``: the task metrics (PCKh, WIDER FACE AP,
-VPQ, GPS) and detectron2's COCO, COCO-panoptic and sem-seg evaluators. The model's spec may add
-evaluators of its own (``ArchSpec.evaluators``, e.g. UPSNet's mIoU on panoptic sets).
+VPQ, GPS, image translation) and detectron2's COCO, COCO-panoptic and sem-seg evaluators. The
+model's spec may add evaluators of its own (``ArchSpec.evaluators``, e.g. UPSNet's mIoU on
+panoptic sets).
 """
 
 import itertools
