@@ -221,6 +221,7 @@ def test_every_registry_refuses_a_duplicate_name():
     from vision_plugins.data import MAPPER_REGISTRY
     from vision_plugins.evaluation import EVALUATOR_REGISTRY
     from vision_plugins.evaluation.densepose import GEODESICS_PROVIDERS
+    from vision_plugins.gan import GAN_DISCRIMINATOR_REGISTRY, GAN_GENERATOR_REGISTRY
 
     for registry, name in (
         (SPECS, "YOLACT"),
@@ -228,6 +229,8 @@ def test_every_registry_refuses_a_duplicate_name():
         (EVALUATOR_REGISTRY, "coco"),
         (MAPPER_REGISTRY, "YolactDatasetMapper"),
         (GEODESICS_PROVIDERS, "smpl"),
+        (GAN_GENERATOR_REGISTRY, "UnetGenerator"),
+        (GAN_DISCRIMINATOR_REGISTRY, "PixelDiscriminator"),
     ):
         existing = registry.get(name)
         with pytest.raises(AssertionError, match=name):

@@ -1,15 +1,27 @@
 """``add_vision_plugins_config``: every config key of the project, added to a detectron2 cfg.
 
-The shared keys are :func:`add_engine_config`'s; each architecture's come from its spec
-(``ArchSpec.add_config``). They only add new keys (under ``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and
-never change a detectron2 default.
+The shared keys are :func:`add_engine_config`'s and those of the adders shared packages register
+with :func:`register_config` (e.g. the translation evaluator's ``TEST.TRANSLATION``); each
+architecture's come from its spec (``ArchSpec.add_config``). They only add new keys (under
+``MODEL.<ARCH>`` / ``INPUT.<ARCH>``) and never change a detectron2 default.
 """
 
 from detectron2.config import CfgNode as CN
 
 from .spec import SPECS
 
-__all__ = ["add_vision_plugins_config", "add_engine_config"]
+__all__ = ["add_vision_plugins_config", "add_engine_config", "register_config"]
+
+_SHARED_ADDERS = []
+
+
+def register_config(adder):
+    """Have :func:`add_vision_plugins_config` call ``adder(cfg)`` (keys of a shared package that
+    sits above this module, such as an evaluator's). Returns ``adder`` (usable as a
+    decorator)."""
+    if adder not in _SHARED_ADDERS:
+        _SHARED_ADDERS.append(adder)
+    return adder
 
 
 def add_engine_config(cfg):
@@ -37,6 +49,8 @@ def add_vision_plugins_config(cfg):
     frozen = cfg.is_frozen()
     cfg.defrost()
     add_engine_config(cfg)
+    for adder in _SHARED_ADDERS:
+        adder(cfg)
     added = []
     for spec in SPECS.values():
         if spec.add_config is not None and spec.add_config not in added:

@@ -63,7 +63,10 @@ def _trainer(tmp_path, *opts):
 
 
 def test_lr_per_iteration_and_both_optimizers(tmp_path):
-    trainer = _trainer(tmp_path, "SOLVER.MAX_ITER", "6", "SOLVER.GAN.BASE_LR_D", "0.0001")
+    trainer = _trainer(
+        tmp_path, "SOLVER.MAX_ITER", "6", "SOLVER.GAN.BASE_LR_D", "0.0001",
+        "DATASETS.TEST", "('vp_pix2pix_val',)", "SOLVER.GAN.IMAGE_PERIOD", "100",
+    )  # fmt: skip
     trainer.resume_or_load(resume=False)
     trainer.train()
     history = trainer.storage.history
@@ -79,7 +82,10 @@ def test_lr_per_iteration_and_both_optimizers(tmp_path):
     assert {"optimizer", "optimizer_d", "rng"} <= set(trainer_state["_trainer"])
     assert set(trainer_state["hooks"]["TwoPlayerLRScheduler"]) == {"G", "D"}
     metrics = [json.loads(line) for line in open(tmp_path / "metrics.json")]
-    assert "loss_D_fake" in metrics[-1] and "lr_D" in metrics[-1]
+    assert any("loss_D_fake" in m and "lr_D" in m for m in metrics)
+    # the evaluation after the last iteration (translation evaluator of vp_pix2pix_val)
+    assert 0 < metrics[-1]["translation/L1"] < 1 and metrics[-1]["translation/PSNR"] > 5
+    assert sorted(os.listdir(tmp_path / "images")) == ["iter_0000006.png"]
 
 
 def test_resumed_run_ends_with_identical_weights(tmp_path):

@@ -182,17 +182,21 @@ def _average_gradients(params, world_size):
 
 
 def _rng_state():
+    """The global generators' states in types the safe checkpoint loader reads (tensors,
+    builtin containers and scalars)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
     }
 
 
 def _set_rng_state(state):
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
 class TwoPlayerLRScheduler(HookBase):

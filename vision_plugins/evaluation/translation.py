@@ -59,6 +59,7 @@ from detectron2.utils import comm
 from tabulate import tabulate
 from torch import nn
 
+from ..config import register_config
 from .build import gather_predictions, register_evaluator
 
 __all__ = [
@@ -85,6 +86,7 @@ DIRECTIONS = (
 _WARNED = set()  # warnings given once per process (the evaluator is rebuilt at every evaluation)
 
 
+@register_config
 def add_translation_eval_config(cfg):
     """``TEST.TRANSLATION``: the feature network of FID / KID and the KID subset size
     (idempotent; new keys only)."""
