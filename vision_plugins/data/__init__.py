@@ -18,6 +18,16 @@ from .mpii import register_builtin_mpii
 from .panoptic import register_builtin_panoptic, register_panoptic_dataset  # noqa: F401
 from .synthetic import SYNTHETIC_DATASETS, ensure_generated, register_all_synthetic
 from .transforms import FixedSizeResize, build_test_augmentation, native_resolution  # noqa: F401
+from .translation import (  # noqa: F401
+    TranslationMapper,
+    build_translation_test_augmentation,
+    load_aligned_dataset,
+    load_single_dataset,
+    load_unaligned_dataset,
+    register_aligned_dataset,
+    register_single_dataset,
+    register_unaligned_dataset,
+)
 from .video_instances import register_builtin_youtube_vis
 from .video_panoptic import (  # noqa: F401
     load_video_panoptic,

@@ -1,6 +1,6 @@
 """Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``,
 ``vp_panoptic_*``, ``vp_densepose_*``,
-``vp_video_panoptic_*``),
+``vp_video_panoptic_*``, ``vp_pix2pix_*``, ``vp_cyclegan_*``),
 generated on first use in their task's own format.
 
 ``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
@@ -29,6 +29,7 @@ from .panoptic import PANOPTIC_SPEC
 from .people import PEOPLE_SPEC
 from .pose_mpii import POSE_MPII_SPEC
 from .shapes import SHAPES_SPEC
+from .translation import CYCLEGAN_SPECS, PIX2PIX_SPECS
 from .video_panoptic import VIDEO_PANOPTIC_SPEC
 
 __all__ = [
@@ -50,6 +51,8 @@ SPECS = (
     PANOPTIC_SPEC,
     DENSEPOSE_SPEC,
     VIDEO_PANOPTIC_SPEC,
+    *PIX2PIX_SPECS,  # one spec per split (each writes its own official phase folders)
+    *CYCLEGAN_SPECS,
 )
 
 
