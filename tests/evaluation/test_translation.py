@@ -20,10 +20,14 @@ from vision_plugins.evaluation.translation import (
     SeededFeatures,
     TranslationEvaluator,
     add_translation_eval_config,
+    diversity,
     frechet_distance,
+    gradient_magnitude,
     kernel_inception_distance,
     load_fid_features,
+    mean_pairwise_l1,
     paired_metrics,
+    sharpness,
 )
 
 C1 = (0.01 * 255) ** 2
@@ -79,6 +83,111 @@ def test_ssim_matches_skimage():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         paired_metrics(torch.zeros(3, 16, 16), torch.zeros(3, 16, 17))
+
+
+# ---------------------------------------------------------------------------- sharpness, diversity
+
+
+def _ramp(slope, shape=(3, 5, 6), vertical=0.0):
+    """Ramp ``slope·x + vertical·y`` in every channel (its grey image: the weights sum to 1)."""
+    y, x = torch.meshgrid(torch.arange(shape[1]), torch.arange(shape[2]), indexing="ij")
+    return (slope * x + vertical * y).double().expand(shape).clone()
+
+
+def test_gradient_magnitude_by_hand():
+    assert gradient_magnitude(_ramp(2.0)) == pytest.approx(2.0, rel=1e-12)
+    assert gradient_magnitude(_ramp(3.0, vertical=4.0)) == pytest.approx(5.0, rel=1e-12)
+    assert gradient_magnitude(torch.full((3, 4, 4), 77.0)) == 0
+    # grey = 0.299 R + 0.587 G + 0.114 B: a ramp in the green channel only
+    green = torch.zeros(3, 4, 5, dtype=torch.float64)
+    green[1] = _ramp(10.0, (1, 4, 5))[0]
+    assert gradient_magnitude(green) == pytest.approx(5.87, rel=1e-12)
+    # a vertical step between rows 1 and 2 of a 4 x 4 one-channel image: the forward differences
+    # exist on the 3 x 3 top-left pixels; |dy| = 90 on the 3 pixels of row 1
+    step = torch.zeros(1, 4, 4)
+    step[:, 2:] = 90
+    assert gradient_magnitude(step) == pytest.approx(90 * 3 / 9, rel=1e-12)
+    with pytest.raises(ValueError, match="2 x 2"):
+        gradient_magnitude(torch.zeros(3, 1, 5))
+
+
+def test_sharpness_by_hand():
+    """Outputs: ramps of slope 1 and 3 (mean 2); targets: slopes 4 and 4: 2 / 4."""
+    fakes = [gradient_magnitude(_ramp(1.0)), gradient_magnitude(_ramp(3.0))]
+    reals = [gradient_magnitude(_ramp(4.0))] * 2
+    assert sharpness(fakes, reals) == pytest.approx(0.5, rel=1e-12)
+    assert sharpness(reals, reals) == 1
+    assert math.isnan(sharpness([], reals)) and math.isnan(sharpness([0.0], [0.0]))
+
+
+def test_diversity_by_hand():
+    """Constant images 0, 10, 30 → pairwise L1 10, 30, 20 (mean 20); targets 0, 20, 60 → 40."""
+    fakes = [torch.full((3, 4, 4), v, dtype=torch.uint8) for v in (0, 10, 30)]
+    reals = [torch.full((3, 4, 4), v, dtype=torch.uint8) for v in (0, 20, 60)]
+    assert mean_pairwise_l1(fakes) == pytest.approx(20 / 255, rel=1e-12)
+    assert diversity(fakes, reals) == pytest.approx(0.5, rel=1e-12)
+    # one pixel of one image differs by 255: its pair distance is 255 / 48 grey levels
+    x = torch.zeros(2, 3, 4, 4)
+    x[1, 0, 0, 0] = 255
+    assert mean_pairwise_l1(list(x)) == pytest.approx(1 / 48, rel=1e-12)
+    # images of another shape are not paired with these; a single image has no pair
+    assert mean_pairwise_l1(fakes + [torch.zeros(3, 5, 5)]) == pytest.approx(20 / 255)
+    assert math.isnan(mean_pairwise_l1(fakes[:1])) and math.isnan(diversity(fakes, reals[:1]))
+
+
+def test_evaluator_sharpness_and_diversity_by_hand():
+    """Outputs = ramps of slopes 1, 2, 3 (+ offsets 0, 10, 20), targets = ramps of slope 4
+    (+ offsets 0, 40, 80): sharpness 2 / 4; pairwise L1 of the outputs: |Δslope|·mean(x) +
+    Δoffset ..., computed here by hand on the pixels."""
+    shape = (3, 6, 6)
+    fakes = [_ramp(s, shape) + o for s, o in ((1, 0), (2, 10), (3, 20))]
+    reals = [_ramp(4, shape) + o for o in (0, 40, 80)]
+    inputs = [{"image_id": i, "target": r.float()} for i, r in enumerate(reals)]
+    outputs = [{"image": f.float()} for f in fakes]
+    res = _run(TranslationEvaluator("x"), inputs, outputs)
+    assert res["sharpness"] == pytest.approx(0.5, rel=1e-12)
+    x = torch.arange(6.0).mean()  # mean column index: 2.5
+    # |(s_i - s_j)·x + (o_i - o_j)| is positive everywhere, so the mean is (Δs)·2.5 + Δo
+    fake_pairs = [(1 * x + 10), (2 * x + 20), (1 * x + 10)]
+    real_pairs = [40.0, 80.0, 40.0]
+    expected = float(sum(fake_pairs) / sum(real_pairs))
+    assert res["diversity"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_collapsed_outputs_have_zero_diversity():
+    """Every input gives the same output (mode collapse): diversity 0, while L1 / PSNR alone
+    still look moderate; varied outputs score near 1."""
+    inputs, outputs = _samples(6)
+    collapsed = [{"image": outputs[0]["image"].clone()} for _ in outputs]
+    res = _run(TranslationEvaluator("x"), inputs, collapsed)
+    assert res["diversity"] == 0
+    varied = _run(TranslationEvaluator("x"), inputs, outputs)
+    assert 0.9 < varied["diversity"] < 1.1  # targets + noise: about as varied as the targets
+
+
+def test_diversity_uses_the_first_images_in_key_order():
+    """DIVERSITY_IMAGES = 3: the first three image ids (whatever the processing order, each
+    process keeping at most three) give the value."""
+    inputs, outputs = _samples(7, seed=5)
+    order = [6, 2, 5, 0, 4, 1, 3]
+    evaluator = TranslationEvaluator("x", diversity_images=3)
+    res = _run(evaluator, [inputs[i] for i in order], [outputs[i] for i in order], batch=3)
+    fakes = [outputs[i]["image"].floor() for i in range(3)]
+    reals = [inputs[i]["target"] for i in range(3)]
+    assert res["diversity"] == pytest.approx(diversity(fakes, reals), rel=1e-6)
+    kept = [k for k, r in evaluator._records.items() if "pixels" in r["A2B"]]
+    assert sorted(kept) == [0, 1, 2]
+
+
+def test_b2a_sharpness_and_diversity():
+    inputs, outputs = _samples(4, b2a=True)
+    for o in outputs:
+        o["image_B2A"] = outputs[0]["image_B2A"].clone()  # B -> A collapsed
+    res = _run(TranslationEvaluator("x"), inputs, outputs)
+    assert res["diversity_B2A"] == 0 and res["diversity"] > 0.5
+    fake = np.mean([gradient_magnitude(outputs[0]["image_B2A"])])
+    real = np.mean([gradient_magnitude(i["target_B"]) for i in inputs])
+    assert res["sharpness_B2A"] == pytest.approx(fake / real, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------- FID / KID
@@ -297,7 +406,8 @@ def test_build_evaluator_end_to_end(logs):
     evaluator = build_evaluator(_cfg(), name)
     assert isinstance(evaluator, TranslationEvaluator)
     res = _run(evaluator, inputs, outputs)
-    assert list(res) == ["L1", "PSNR", "SSIM", "FID_seeded", "KID_seeded_mean", "KID_seeded_std"]
+    assert list(res) == ["L1", "PSNR", "SSIM", "sharpness", "diversity", "FID_seeded",
+                         "KID_seeded_mean", "KID_seeded_std"]  # fmt: skip
     fakes = torch.stack([o["image"] for o in outputs]).double().floor()  # saved-PNG values
     expected = paired_metrics(fakes, torch.stack([i["target"] for i in inputs]))
     for k in ("L1", "PSNR", "SSIM"):
@@ -351,7 +461,8 @@ def test_quantisation_flag():
 def test_b2a_keys(logs):
     inputs, outputs = _samples(4, b2a=True)
     res = _run(TranslationEvaluator("x", SeededFeatures(0), feature_tag="_seeded"), inputs, outputs)
-    keys = ["L1", "PSNR", "SSIM", "FID_seeded", "KID_seeded_mean", "KID_seeded_std"]
+    keys = ["L1", "PSNR", "SSIM", "sharpness", "diversity", "FID_seeded", "KID_seeded_mean",
+            "KID_seeded_std"]  # fmt: skip
     assert list(res) == keys + [k + "_B2A" for k in keys]
     # image_B2A = target_B + 5 (clamped at 255)
     b2a = paired_metrics(torch.stack([o["image_B2A"] for o in outputs]),
@@ -367,10 +478,17 @@ def test_without_targets_only_fid_kid_against_the_unpaired_images(logs):
         del inp["target_B"]
     inputs[4]["file_name_B"] = inputs[3]["file_name_B"]  # the same B image twice: counted once
     res = _run(TranslationEvaluator("vp_no_targets", MeanColour()), inputs, outputs)
-    assert list(res) == ["FID", "KID_mean", "KID_std", "FID_B2A", "KID_mean_B2A", "KID_std_B2A"]
+    keys = ["sharpness", "diversity", "FID", "KID_mean", "KID_std"]
+    assert list(res) == keys + [k + "_B2A" for k in keys]
     real_b = torch.stack([i["image_B"] for i in inputs[:4]]).double().mean(dim=(2, 3)).numpy()
     fake_b = torch.stack([o["image"] for o in outputs]).double().floor().mean(dim=(2, 3)).numpy()
     assert res["FID"] == pytest.approx(_closed_form_fid(real_b, fake_b), rel=1e-3)
+    # sharpness and diversity against the same unpaired real images
+    real_grad = np.mean([gradient_magnitude(i["image_B"]) for i in inputs[:4]])
+    fake_grad = np.mean([gradient_magnitude(o["image"].floor()) for o in outputs])
+    assert res["sharpness"] == pytest.approx(fake_grad / real_grad, rel=1e-12)
+    expected = diversity([o["image"].floor() for o in outputs], [i["image_B"] for i in inputs[:4]])
+    assert res["diversity"] == pytest.approx(expected, rel=1e-6)
     assert "dataset 'vp_no_targets' has no 'target' images" in logs.text
     assert "dataset 'vp_no_targets' has no 'target_B' images" in logs.text
 
@@ -451,3 +569,4 @@ def test_two_processes_gather_metrics_and_features(tmp_path):
 def test_config_defaults():
     opts = _cfg().TEST.TRANSLATION
     assert (opts.FID_FEATURES, opts.FID_SEED, opts.KID_SUBSET, opts.QUANTIZE) == ("", 0, 50, True)
+    assert opts.DIVERSITY_IMAGES == 100

@@ -22,6 +22,20 @@ Inputs and outputs (the Pix2Pix / CycleGAN contract): dataset dicts carry ``"tar
   channels, then over the images (equal to skimage to 1e-10 in the tests). torchmetrics 1.9's
   own scalar also averages the border pixels of its reflect-padded map (4e-4 off skimage on a
   noisy 40 × 50 image).
+- **sharpness**: the mean gradient magnitude of the outputs divided by that of the real images
+  of the direction (its targets, or without targets the unpaired real images of the output
+  domain, as FID). Gradient magnitude of one image: its grey image ``0.299 R + 0.587 G + 0.114
+  B`` (a one-channel image as is), forward differences ``dx = g[y, x+1] - g[y, x]`` and ``dy =
+  g[y+1, x] - g[y, x]`` on the pixels that have both, ``sqrt(dx² + dy²)`` averaged over them;
+  this per-image value is averaged over the outputs and over the real images, and the ratio of
+  the two averages is reported. 1 = as sharp as the real images, < 1 blurrier (an L1-trained
+  generator's averaged edges), > 1 more high-frequency content (noise, artefacts).
+- **diversity**: the mean L1 (pixels / 255) over all pairs of outputs of *different* inputs,
+  divided by the same mean over the pairs of the real images (targets, or unpaired real images as
+  above): 1 = the outputs vary as much as the real images, → 0 when every input gives the same
+  output (mode collapse). Pairs of images of different shapes are skipped. Computed on the
+  first ``TEST.TRANSLATION.DIVERSITY_IMAGES`` images in image-key order (each process keeps at
+  most that many, rounded to uint8; the pairwise cost is quadratic); NaN with fewer than two.
 - **FID / KID** (``torchmetrics.image.fid.FrechetInceptionDistance`` and
   ``torchmetrics.image.kid.KernelInceptionDistance`` on features computed in ``process`` and
   gathered from every process): the real set of a direction is its targets, or, for a dataset
@@ -73,6 +87,10 @@ __all__ = [
     "paired_metrics",
     "frechet_distance",
     "kernel_inception_distance",
+    "gradient_magnitude",
+    "sharpness",
+    "mean_pairwise_l1",
+    "diversity",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,6 +118,7 @@ def add_translation_eval_config(cfg):
     cfg.TEST.TRANSLATION.FID_SEED = 0  # seeded network's weights and KID's subset sampling
     cfg.TEST.TRANSLATION.KID_SUBSET = 50  # KID subset size (capped at the number of images)
     cfg.TEST.TRANSLATION.QUANTIZE = True  # truncate outputs to uint8 values, as the saved PNGs
+    cfg.TEST.TRANSLATION.DIVERSITY_IMAGES = 100  # images (first in key order) of "diversity"
 
 
 def _warn_once(message):
@@ -315,6 +334,80 @@ def paired_metrics(pred, target):
     return {"L1": np.array(l1), "PSNR": psnr.reshape(-1).numpy(), "SSIM": ssim.numpy()}
 
 
+def gradient_magnitude(image):
+    """Mean gradient magnitude of a (C, H, W) 0..255 image (C = 3: RGB, or 1): forward
+    differences of its grey image ``0.299 R + 0.587 G + 0.114 B`` on the ``(H - 1) × (W - 1)``
+    pixels that have a right and a lower neighbour, ``sqrt(dx² + dy²)`` averaged over them
+    (grey levels per pixel; 0 for a constant image)."""
+    x = torch.as_tensor(image).double()
+    if x.dim() != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (1 or 3, H, W) image, got shape {tuple(x.shape)}")
+    if x.shape[-1] < 2 or x.shape[-2] < 2:
+        raise ValueError(f"a gradient needs at least 2 x 2 pixels, got {tuple(x.shape)}")
+    if x.shape[0] == 3:
+        grey = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    else:
+        grey = x[0]
+    dx = grey[:-1, 1:] - grey[:-1, :-1]
+    dy = grey[1:, :-1] - grey[:-1, :-1]
+    return float(torch.sqrt(dx**2 + dy**2).mean())
+
+
+def sharpness(fake_gradients, real_gradients):
+    """mean(fake per-image gradient magnitudes) / mean(real ones) (NaN without either; inf when
+    the real images are all constant and the outputs are not)."""
+    if len(fake_gradients) == 0 or len(real_gradients) == 0:
+        return float("nan")
+    fake, real = float(np.mean(fake_gradients)), float(np.mean(real_gradients))
+    if real == 0:
+        return float("nan") if fake == 0 else float("inf")
+    return fake / real
+
+
+def mean_pairwise_l1(images):
+    """Mean over the pairs ``i < j`` of same-shaped images of ``mean |x_i - x_j| / 255`` (NaN
+    without any such pair)."""
+    total, pairs = 0.0, 0
+    groups = OrderedDict()
+    for im in images:
+        im = torch.as_tensor(im)
+        groups.setdefault(tuple(im.shape), []).append(im)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        x = torch.stack(group).flatten(1).float()
+        for i in range(len(x) - 1):
+            d = (x[i + 1 :] - x[i]).abs().mean(dim=1, dtype=torch.float64)
+            total += float(d.sum())
+            pairs += len(d)
+    return total / pairs / 255.0 if pairs else float("nan")
+
+
+def diversity(fakes, reals):
+    """``mean_pairwise_l1(fakes) / mean_pairwise_l1(reals)``: 1 = as varied as the real images,
+    0 = every output the same (NaN when either side has no pair, or the real images are all
+    equal)."""
+    fake, real = mean_pairwise_l1(fakes), mean_pairwise_l1(reals)
+    if math.isnan(fake) or math.isnan(real) or real == 0:
+        return float("nan")
+    return fake / real
+
+
+def _uint8(image):
+    image = torch.as_tensor(image).detach().to("cpu", torch.float64)
+    return image.clamp(0, 255).round().to(torch.uint8)
+
+
+def _prune_pixels(entries, limit):
+    """Keep ``"pixels"`` / ``"pixels_real"`` only in the first ``limit`` entries (in key order)
+    of ``{key: dict}`` that hold them: the union over processes then holds the global first."""
+    keys = [k for k, v in entries.items() if "pixels" in v]
+    if len(keys) > limit:
+        for k in _sorted(keys)[limit:]:
+            entries[k].pop("pixels", None)
+            entries[k].pop("pixels_real", None)
+
+
 def _float64(features):
     return torch.as_tensor(np.asarray(features, np.float64))
 
@@ -386,6 +479,7 @@ class TranslationEvaluator(DatasetEvaluator):
         kid_subsets=100,
         seed=0,
         quantize=True,
+        diversity_images=100,
         distributed=True,
         device="cpu",
     ):
@@ -396,6 +490,7 @@ class TranslationEvaluator(DatasetEvaluator):
         self._kid_subsets = int(kid_subsets)
         self._seed = int(seed)
         self._quantize = quantize
+        self._diversity_images = int(diversity_images)
         self._distributed = distributed
         self._device = torch.device(device)
         self.reset()
@@ -406,11 +501,13 @@ class TranslationEvaluator(DatasetEvaluator):
         features, tag = build_fid_features(cfg)
         return {"dataset_name": dataset_name, "features": features, "feature_tag": tag,
                 "kid_subset": opts.KID_SUBSET, "seed": opts.FID_SEED, "quantize": opts.QUANTIZE,
+                "diversity_images": opts.get("DIVERSITY_IMAGES", 100),
                 "distributed": distributed, "device": cfg.MODEL.DEVICE}  # fmt: skip
 
     def reset(self):
         self._records = {}  # image key -> {direction: {metric: value, "fake"/"real": features}}
-        self._unpaired = {}  # (direction, file) -> features of an unpaired real image
+        # (direction, file) -> {"features", "grad", "pixels"} of an unpaired real image
+        self._unpaired = {}
         self._count = 0
 
     def _feature(self, image):
@@ -446,16 +543,29 @@ class TranslationEvaluator(DatasetEvaluator):
                             f"and {target_key} {tuple(target.shape)} differ in shape"
                         )
                     rec.update({k: float(v[0]) for k, v in paired_metrics(fake, target).items()})
+                    rec["grad_real"] = gradient_magnitude(target)
+                    rec["pixels_real"] = _uint8(target)
+                rec["grad"] = gradient_magnitude(fake)
+                rec["pixels"] = _uint8(fake)
                 if self._features is not None:
                     rec["fake"] = self._feature(fake)
                     if target is not None:
                         rec["real"] = self._feature(target)
-                    elif other_key in inp:
-                        name = (direction, str(inp.get(other_file, key)))
-                        if name not in self._unpaired:
-                            self._unpaired[name] = self._feature(torch.as_tensor(inp[other_key]))
+                if target is None and other_key in inp:
+                    name = (direction, str(inp.get(other_file, key)))
+                    if name not in self._unpaired:
+                        real = torch.as_tensor(inp[other_key])
+                        entry = {"grad": gradient_magnitude(real), "pixels": _uint8(real)}
+                        if self._features is not None:
+                            entry["features"] = self._feature(real)
+                        self._unpaired[name] = entry
+                        _prune_pixels({k: v for k, v in self._unpaired.items()
+                                       if k[0] == direction}, self._diversity_images)  # fmt: skip
                 record[direction] = rec
             self._records[key] = record
+            for direction, *_ in DIRECTIONS:
+                _prune_pixels({k: r[direction] for k, r in self._records.items()
+                               if direction in r}, self._diversity_images)  # fmt: skip
 
     def evaluate(self):
         records = gather_predictions(self._records, self._distributed)
@@ -495,12 +605,24 @@ class TranslationEvaluator(DatasetEvaluator):
                 f"dataset {self._dataset_name!r}: {len(recs) - len(paired)} of {len(recs)} "
                 f"images have no {target_key!r}; L1/PSNR/SSIM ({direction}) skip them"
             )
+        # the real images of the direction: the targets, or else the unpaired images
+        others = [unpaired[k] for k in _sorted(unpaired) if k[0] == direction]
+        if paired:
+            real_grad = [r["grad_real"] for r in paired]
+            real_pixels = [r["pixels_real"] for r in paired if "pixels_real" in r]
+        else:
+            real_grad = [u["grad"] for u in others]
+            real_pixels = [u["pixels"] for u in others if "pixels" in u]
+        res["sharpness"] = sharpness([r["grad"] for r in recs], real_grad)
+        limit = self._diversity_images
+        res["diversity"] = diversity([r["pixels"] for r in recs if "pixels" in r][:limit],
+                                     real_pixels[:limit])  # fmt: skip
         if self._features is None:
             return res
         fake = [r["fake"] for r in recs]
         real = [r["real"] for r in recs if "real" in r]
         if not real:
-            real = [unpaired[k] for k in _sorted(unpaired) if k[0] == direction]
+            real = [u["features"] for u in others if "features" in u]
         fid_key, kid_key = f"FID{self._tag}", f"KID{self._tag}"
         if len(real) < 2 or len(fake) < 2:
             logger.warning(
