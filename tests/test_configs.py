@@ -134,6 +134,30 @@ def _yolact_edge_video_batches(cfg):
     return [train], [test], yolact | warp | {"loss_fm"}
 
 
+def _translation_batches(cfg):
+    """A sample of the synthetic set of the model's kind (paired for Pix2Pix, unpaired for
+    CycleGAN) through the config's own mapper (facades / horse2zebra are not available here);
+    the expected loss terms of both players."""
+    if cfg.MODEL.META_ARCHITECTURE == "Pix2Pix":
+        d = DatasetCatalog.get("vp_pix2pix_train")[0]
+        expected = {"loss_D_fake", "loss_D_real", "loss_G_GAN", "loss_G_L1"}
+    else:
+        d = DatasetCatalog.get("vp_cyclegan_train")[0]
+        expected = {"loss_G_A", "loss_G_B", "loss_cycle_A", "loss_cycle_B", "loss_D_A", "loss_D_B"}
+        expected |= {"loss_idt_A", "loss_idt_B"} if cfg.MODEL.GAN.LOSS.LAMBDA_IDT > 0 else set()
+    train, test = build_mapper(cfg, True)(d), build_mapper(cfg, False)(d)
+    return [train], [test], expected
+
+
+def _two_player_losses(model, batch):
+    """One iteration's loss terms of both players, in the model's step order (no update)."""
+    model(batch, phase="generate")
+    losses = {}
+    for player in model.step_order:
+        losses.update(model(batch, phase=player))
+    return losses
+
+
 @pytest.mark.parametrize("rel", [c for c in CONFIGS if not os.path.basename(c).startswith("Base-")])
 def test_config_builds_trains_and_infers_on_cpu(rel):
     cfg = setup_cfg(os.path.join("configs", rel), ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
@@ -146,6 +170,8 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
         train, test, expected = _pose_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "RetinaFace":
         train, test, expected = _face_batches(cfg)
+    elif arch in ("Pix2Pix", "CycleGAN"):
+        train, test, expected = _translation_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "VPSNet":
         train, test, expected = _video_batches(cfg)
     elif cfg.MODEL.META_ARCHITECTURE == "UPSNet":
@@ -166,10 +192,14 @@ def test_config_builds_trains_and_infers_on_cpu(rel):
     else:
         train, test, expected = _detection_batches(cfg)
     with EventStorage():
-        losses = model(train)
+        losses = _two_player_losses(model, train) if hasattr(model, "players") else model(train)
     assert expected <= set(losses)
     assert all(torch.isfinite(v) for v in losses.values())
     model.eval()
     with torch.no_grad():
         out = model(test)
+    if hasattr(model, "players"):  # image-to-image: the translated image at the network's size
+        size = cfg.INPUT.GAN.CROP_SIZE
+        assert len(out) == 1 and out[0]["image"].shape == (cfg.MODEL.GAN.OUTPUT_NC, size, size)
+        return
     assert len(out) == 1 and out[0]["instances"].image_size == (test[0]["height"], test[0]["width"])

@@ -25,6 +25,7 @@ from .translation import (  # noqa: F401
     load_single_dataset,
     load_unaligned_dataset,
     register_aligned_dataset,
+    register_builtin_translation,
     register_single_dataset,
     register_unaligned_dataset,
 )
@@ -53,3 +54,4 @@ register_builtin_panoptic()
 register_builtin_video_panoptic()
 register_builtin_youtube_vis()
 register_builtin_widerface()
+register_builtin_translation()

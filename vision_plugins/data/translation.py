@@ -75,6 +75,7 @@ __all__ = [
     "register_unaligned_dataset",
     "load_single_dataset",
     "register_single_dataset",
+    "register_builtin_translation",
     "TranslationMapper",
     "build_translation_test_augmentation",
     "translation_test_augmentation",
@@ -301,6 +302,31 @@ def register_unaligned_dataset(
     if target_dirs is not None:
         metadata = {"target_dirs": list(target_dirs), **metadata}
     _register(name, loader, "unaligned", root, phase, max_dataset_size, metadata)
+
+
+# The official datasets (``datasets/download_{pix2pix,cyclegan}_dataset.sh`` layouts) under
+# $DETECTRON2_DATASETS (default ./datasets): name -> (folder, layout, phases).
+_BUILTIN = {
+    "facades": ("facades", "aligned", ("train", "val", "test")),
+    "maps": ("maps", "aligned", ("train", "val")),
+    "edges2shoes": ("edges2shoes", "aligned", ("train", "val")),
+    "horse2zebra": ("horse2zebra", "unaligned", ("train", "test")),
+    "monet2photo": ("monet2photo", "unaligned", ("train", "test")),
+    "summer2winter_yosemite": ("summer2winter_yosemite", "unaligned", ("train", "test")),
+}
+
+
+def register_builtin_translation(root=None):
+    """Register the official pix2pix / CycleGAN datasets as ``<name>_<phase>`` (e.g.
+    ``facades_train``, ``horse2zebra_test``) at ``$DETECTRON2_DATASETS/<name>`` (default
+    ``./datasets``; nothing is read until a split is loaded). Names already registered are
+    left alone."""
+    root = root or os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+    for name, (folder, layout, phases) in _BUILTIN.items():
+        register = register_aligned_dataset if layout == "aligned" else register_unaligned_dataset
+        for phase in phases:
+            if f"{name}_{phase}" not in DatasetCatalog.list():
+                register(f"{name}_{phase}", os.path.join(root, folder), phase)
 
 
 def load_single_dataset(
