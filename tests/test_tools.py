@@ -368,3 +368,26 @@ def test_demo_codec_probe_falls_back_to_mp4v(monkeypatch, capsys):
     assert demo.video_fourcc() in ("avc1", "H264", "mp4v")  # the real probe, cached
     assert demo.video_fourcc() in ("avc1", "H264", "mp4v")
     assert demo.video_fourcc.cache_info().misses == 1
+
+
+def test_demo_draws_input_and_translation_side_by_side(tmp_path):
+    """Pix2Pix on vp_pix2pix_val (A|B files: the A half is the input, as the evaluation loader
+    takes it) and on a video: input | output pairs, enlarged."""
+    config = "configs/Pix2Pix/pix2pix_unet64_synth.yaml"
+    files = [d["file_name"] for d in DatasetCatalog.get("vp_pix2pix_val")[:2]]
+    video = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 5, (128, 64))
+    for f in files:
+        writer.write(cv2.imread(f))
+    writer.release()
+    out = tmp_path / "out"
+    args = ["--config-file", config, "--dataset", "vp_pix2pix_val", "--num-images", "2"]
+    assert demo.main(args + ["--video-input", video, "--output", str(out)]) == 0
+    assert sorted(os.listdir(out)) == sorted([os.path.basename(f) for f in files] + ["clip.mp4"])
+    vis = cv2.imread(str(out / os.path.basename(files[0])))
+    assert vis.shape[:2] == (512, 1024)  # 64x64 input | 64x64 output, enlarged x8
+    # the left half is the A half of the file (nearest-neighbour enlargement)
+    label = cv2.imread(files[0])[:, :64]
+    assert np.abs(vis[::8, :512:8].astype(int) - label.astype(int)).max() == 0
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2

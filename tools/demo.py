@@ -42,6 +42,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
+from vision_plugins.data import aligned_input_half
 from vision_plugins.data.image_io import UnreadableImageError, read_image
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.spec import spec_for
@@ -136,8 +137,13 @@ def draw(predictions, rgb, metadata, min_side=512, spec=None):
     return out.get_image()
 
 
-def run_image(predictor, path, out_dir, threshold):
+def run_image(predictor, path, out_dir, threshold, half=None):
+    """Draw the prediction on the image ``path``; ``half`` ("left" / "right"): only that half
+    of the file is the input (the A|B files of aligned image-to-image datasets)."""
     bgr = read_image(path, format="BGR")
+    if half is not None:
+        middle = bgr.shape[1] // 2
+        bgr = np.ascontiguousarray(bgr[:, :middle] if half == "left" else bgr[:, middle:])
     preds = _filter(predictor(bgr), threshold)
     vis = draw(preds, bgr[:, :, ::-1], predictor.metadata, spec=spec_for(predictor.cfg))
     dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
@@ -236,7 +242,7 @@ def process_frames(predictor, frames, threshold, sink, video_id=0, total=None, d
         extra = {"video_id": video_id, "frame_id": frame_id} if streaming else {}
         preds = _filter(predictor(frame, **extra), threshold)
         rgb = frame[:, :, ::-1]
-        if "instances" not in preds:  # panoptic, translated images: drawn frame by frame
+        if "panoptic_seg" in preds or "instances" not in preds:  # drawn frame by frame
             vis = draw(preds, rgb, predictor.metadata, spec=spec)
         else:
             vis = visualizer.draw_instance_predictions(rgb, preds["instances"]).get_image()
@@ -269,8 +275,20 @@ def run_video(predictor, path, out_dir, threshold, video_id):
     return dst
 
 
+def opencv_has_gui():
+    """The installed OpenCV can open windows (``opencv-python``; ``make setup`` installs the
+    headless build, whose ``imshow`` raises)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() != "NONE"
+    return False
+
+
 def has_display():
-    """A window can be shown: a display server on Linux (``DISPLAY`` / ``WAYLAND_DISPLAY``)."""
+    """A window can be shown: an OpenCV with a GUI and, on Linux, a display server
+    (``DISPLAY`` / ``WAYLAND_DISPLAY``)."""
+    if not opencv_has_gui():
+        return False
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
@@ -314,8 +332,12 @@ def main(argv=None):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--video-input {path!r}: no such file")
         files.append(path)
+    halves = {}  # aligned A|B datasets: the half that is the model's input
     if args.dataset:
-        files += [d["file_name"] for d in DatasetCatalog.get(args.dataset)[: args.num_images]]
+        chosen = [d["file_name"] for d in DatasetCatalog.get(args.dataset)[: args.num_images]]
+        files += chosen
+        half = aligned_input_half(cfg, args.dataset)
+        halves = dict.fromkeys(chosen, half) if half else {}
     predictor = Predictor(cfg)
     if args.output is not None:
         os.makedirs(args.output, exist_ok=True)
@@ -324,7 +346,7 @@ def main(argv=None):
     skipped = []  # (path, reason) of the files that could not be read
     for path in tqdm.tqdm(images, desc="images", unit="img"):
         try:
-            run_image(predictor, path, args.output, args.confidence_threshold)
+            run_image(predictor, path, args.output, args.confidence_threshold, halves.get(path))
         except UnreadableImageError as e:  # names the file; the model's errors still stop
             _skip(skipped, path, e)
     videos = [f for f, video in zip(files, is_video) if video]

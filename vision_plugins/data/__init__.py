@@ -20,6 +20,7 @@ from .synthetic import SYNTHETIC_DATASETS, ensure_generated, register_all_synthe
 from .transforms import FixedSizeResize, build_test_augmentation, native_resolution  # noqa: F401
 from .translation import (  # noqa: F401
     TranslationMapper,
+    aligned_input_half,
     build_translation_test_augmentation,
     load_aligned_dataset,
     load_single_dataset,

@@ -15,7 +15,6 @@ from typing import Callable, List, Optional
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
-from panopticapi.utils import rgb2id
 
 __all__ = [
     "IGNORE_LABEL",
@@ -196,6 +195,8 @@ def register_builtin_panoptic(root: Optional[str] = None) -> None:
 
 def read_panoptic_ids(path: str) -> np.ndarray:
     """Segment-id map (int64 H×W, ``R + 256 G + 256² B``) of a COCO-panoptic PNG."""
+    from panopticapi.utils import rgb2id  # imported here: only panoptic data needs panopticapi
+
     return rgb2id(utils.read_image(path, format="RGB")).astype(np.int64)
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "load_single_dataset",
     "register_single_dataset",
     "register_builtin_translation",
+    "aligned_input_half",
     "TranslationMapper",
     "build_translation_test_augmentation",
     "translation_test_augmentation",
@@ -302,6 +303,15 @@ def register_unaligned_dataset(
     if target_dirs is not None:
         metadata = {"target_dirs": list(target_dirs), **metadata}
     _register(name, loader, "unaligned", root, phase, max_dataset_size, metadata)
+
+
+def aligned_input_half(cfg, dataset_name):
+    """For an aligned (A|B files) dataset, the half of each file the model takes as input under
+    ``cfg``'s ``INPUT.GAN.DIRECTION``: ``"left"`` (AtoB) or ``"right"`` (BtoA); None for any
+    other dataset (the whole file is the input)."""
+    if MetadataCatalog.get(dataset_name).get("dataset_layout") != "aligned":
+        return None
+    return "left" if cfg.INPUT.GAN.DIRECTION == "AtoB" else "right"
 
 
 # The official datasets (``datasets/download_{pix2pix,cyclegan}_dataset.sh`` layouts) under
