@@ -6,7 +6,7 @@ converter in detectron2's / the project's registries (imports only; synthetic da
 generated lazily on first use). ``add_vision_plugins_config(cfg)`` adds every config key.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 import warnings  # noqa: E402
 
