@@ -391,3 +391,11 @@ def test_demo_draws_input_and_translation_side_by_side(tmp_path):
     assert np.abs(vis[::8, :512:8].astype(int) - label.astype(int)).max() == 0
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+
+
+def test_visualize_data_draws_the_pair_after_the_training_transform(tmp_path):
+    """An aligned sample after TranslationMapper: image | target, both 64x64 crops."""
+    args = ["--config-file", "configs/Pix2Pix/pix2pix_unet64_synth.yaml", "--source"]
+    visualize_data.main(args + ["dataloader", "--num", "1", "--output", str(tmp_path)])
+    (name,) = os.listdir(tmp_path)
+    assert cv2.imread(str(tmp_path / name)).shape == (64, 128, 3)

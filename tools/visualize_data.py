@@ -3,6 +3,9 @@
 
 python tools/visualize_data.py --dataset vp_people_train --num 8 --output out/gt
 python tools/visualize_data.py --config-file cfg.yaml --source dataloader --num 8 --output out/
+
+With ``--source dataloader``, a sample's other images (``target``, ``image_B``, ``target_B`` of
+image-to-image data) are drawn beside its ``image``, after the same training transform.
 """
 
 import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
@@ -11,12 +14,16 @@ import os
 import sys
 
 import cv2
+import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.utils.visualizer import Visualizer
 
 from vision_plugins.data import build_mapper, read_image
 from vision_plugins.engine import check_dataset_names, setup_cfg
+
+
+IMAGE_KEYS = ("target", "image_B", "target_B")
 
 
 def get_parser():
@@ -53,7 +60,16 @@ def main(argv=None):
             if mapped is None:  # DATALOADER.SKIP_UNREADABLE_IMAGES: skipped (logged)
                 print(f"skipped unreadable image {d['file_name']}", file=sys.stderr)
                 continue
-            img = utils.convert_image_to_rgb(mapped["image"].permute(1, 2, 0), cfg.INPUT.FORMAT)
+            # the image beside the other images of the sample (image-to-image data: target,
+            # domain-B image), all after the same training transform
+            extra = [k for k in IMAGE_KEYS if k in mapped]
+            img = np.concatenate(
+                [
+                    utils.convert_image_to_rgb(mapped[k].permute(1, 2, 0), cfg.INPUT.FORMAT)
+                    for k in ["image"] + extra
+                ],
+                axis=1,
+            )
             target = mapped.get("instances")
             fields = target.get_fields() if target is not None else {}
             vis = Visualizer(img, metadata).overlay_instances(
