@@ -105,15 +105,19 @@ class CycleGAN(TranslationModel):
     def generate(self, batched_inputs):
         real_A = self.normalize(batched_inputs, "image", self.input_nc)
         real_B = self.normalize(batched_inputs, "image_B", self.output_nc)
+        # the official order of the four passes: it fixes the dropout draws (USE_DROPOUT) and
+        # the order in which each generator's gradients are summed
         fake_B = self.netG_A(real_A)
+        rec_A = self.netG_B(fake_B)
         fake_A = self.netG_B(real_B)
+        rec_B = self.netG_A(fake_A)
         return {
             "real_A": real_A,
             "real_B": real_B,
             "fake_B": fake_B,
-            "rec_A": self.netG_B(fake_B),
+            "rec_A": rec_A,
             "fake_A": fake_A,
-            "rec_B": self.netG_A(fake_A),
+            "rec_B": rec_B,
         }
 
     def player_losses(self, player):
