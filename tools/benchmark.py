@@ -7,10 +7,14 @@
 Measures (CPU unless MODEL.DEVICE is cuda and available):
 - median inference latency of ``Predictor`` (test transform included) after warm-up;
 - median training step time (forward + backward + optimizer step) on DATASETS.TRAIN batches;
+  two-player (GAN) models (``engine.trainer_class`` is ``TwoPlayerTrainer``): one whole
+  ``TwoPlayerStep.run_step()`` -- the fakes, then G's and D's loss, backward and Adam step in the
+  model's order -- on DATASETS.TRAIN batches, or on random images at INPUT.GAN.CROP_SIZE when
+  those datasets cannot be loaded (``train_data`` in the JSON says which);
 - peak memory (CUDA: max allocated; CPU: peak resident set size of the process);
 - GFLOPs per image (fvcore, via detectron2.utils.analysis) and the achieved GFLOP/s;
 - the share of inference time spent outside the dense convolution stack (torch.profiler:
-  1 - time in aten::convolution and below / total);
+  1 - time in the convolution ops (``CONV_OPS``) and below / total);
 - with ``--clip N`` (video models, e.g. VPSNet): the first N frames of the first video of
   DATASETS.TEST run in order as one video (``video_id`` / ``frame_id`` passed to the model):
   median per-frame latency and the resident set size after the first and the last frame (the
@@ -43,7 +47,8 @@ from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
 
 from vision_plugins.data.image_io import read_image
-from vision_plugins.engine import Predictor, Trainer, setup_cfg
+from vision_plugins.engine import Predictor, Trainer, setup_cfg, trainer_class
+from vision_plugins.engine.gan_trainer import TwoPlayerStep, TwoPlayerTrainer
 from vision_plugins.spec import SPECS, spec_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,14 +122,23 @@ def benchmark_image(cfg, size, path=None):
     return np.ascontiguousarray(image)
 
 
+# Dense convolutions as the profiler names them: the ATen op (incl. its children), and the oneDNN
+# ops on pre-reordered weights that image-to-image models run at inference (gan.model)
+CONV_OPS = (
+    "aten::convolution",
+    "mkldnn::_convolution_pointwise",
+    "mkldnn::_convolution_transpose_pointwise",
+)
+
+
 def conv_share(predictor, image):
-    """Fraction of inference CPU time inside aten::convolution (incl. its children)."""
+    """Fraction of inference CPU time inside the convolutions (``CONV_OPS``, incl. children)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         predictor(image)
     events = prof.key_averages()
-    conv = sum(e.cpu_time_total for e in events if e.key == "aten::convolution")
+    conv = sum(e.cpu_time_total for e in events if e.key in CONV_OPS)
     total = sum(e.self_cpu_time_total for e in events)
     return conv / total if total else float("nan")
 
@@ -261,7 +275,66 @@ def official_runner(cfg):
     return getattr(module, function)
 
 
+def _synthetic_translation_batch(cfg, seed):
+    """A batch of SOLVER.IMS_PER_BATCH random RGB images at INPUT.GAN.CROP_SIZE² with every input
+    an image-to-image model reads: ``image`` (A), ``target`` (B of aligned data) and ``image_B``
+    (B of unaligned data)."""
+    g = torch.Generator().manual_seed(seed)
+    size = cfg.INPUT.GAN.CROP_SIZE
+    nc = {"image": cfg.MODEL.GAN.INPUT_NC, "target": cfg.MODEL.GAN.OUTPUT_NC}
+    nc["image_B"] = nc["target"]
+
+    def image(channels):
+        return torch.randint(0, 256, (channels, size, size), generator=g).float()
+
+    return [{k: image(c) for k, c in nc.items()} for _ in range(cfg.SOLVER.IMS_PER_BATCH)]
+
+
+def two_player_batches(cfg, count):
+    """``count`` training batches of DATASETS.TRAIN for a two-player (GAN) model, or, when those
+    datasets cannot be loaded (not registered, not on disk: the official recipes' facades /
+    horse2zebra), batches of random images at INPUT.GAN.CROP_SIZE (the training crop, so the step
+    costs the same). Returns ``(batches, description of the data)``."""
+    try:
+        for name in cfg.DATASETS.TRAIN:
+            DatasetCatalog.get(name)
+    except (KeyError, OSError, AssertionError) as e:  # not registered / files not on disk
+        size = cfg.INPUT.GAN.CROP_SIZE
+        reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
+        return [_synthetic_translation_batch(cfg, i) for i in range(count)], (
+            f"synthetic: random images at INPUT.GAN.CROP_SIZE {size}x{size} (DATASETS.TRAIN "
+            f"{list(cfg.DATASETS.TRAIN)} cannot be loaded: {reason})"
+        )
+    data = iter(TwoPlayerTrainer.build_train_loader(cfg))
+    return [next(data) for _ in range(count)], f"DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)}"
+
+
+def two_player_step_time(cfg, warmup, iters):
+    """Median time of one ``TwoPlayerStep.run_step()`` (generate, then each player's loss,
+    backward and Adam step in the model's ``step_order``; the batches are loaded beforehand)."""
+    batches, data = two_player_batches(cfg, warmup + iters)
+    model = TwoPlayerTrainer.build_model(cfg)
+    optimizers = TwoPlayerTrainer.build_optimizers(cfg, model)
+    model.train()
+    step = TwoPlayerStep(model, batches, optimizers["G"], optimizers["D"])
+
+    def run():
+        step.run_step()
+        storage.iter = step.iter = step.iter + 1
+
+    with EventStorage(0) as storage:  # the step logs its losses into it
+        step.iter = 0
+        return _median_time(run, warmup, iters, cfg.MODEL.DEVICE), data
+
+
 def train_step_time(cfg, warmup, iters):
+    """Median training step time and a description of the data it used."""
+    if trainer_class(cfg) is TwoPlayerTrainer:
+        return two_player_step_time(cfg, warmup, iters)
+    return one_optimizer_step_time(cfg, warmup, iters), f"DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)}"
+
+
+def one_optimizer_step_time(cfg, warmup, iters):
     data = iter(Trainer.build_train_loader(cfg))
     batches = [next(data) for _ in range(warmup + iters)]  # data loading is not timed
     model = Trainer.build_model(cfg)
@@ -320,8 +393,12 @@ def main(argv=None):
     if args.vs_yolact:
         result.update(yolact_edge_vs_yolact(cfg, predictor, args.clip, args.iters))
     if args.train_iters > 0:
-        result["train_step_s"] = train_step_time(cfg, 2, args.train_iters)
+        result["train_step_s"], result["train_data"] = train_step_time(cfg, 2, args.train_iters)
         result["train_ims_per_batch"] = cfg.SOLVER.IMS_PER_BATCH
+        if trainer_class(cfg) is TwoPlayerTrainer:
+            result["train_step"] = "TwoPlayerStep.run_step: " + " then ".join(
+                f"{p} (loss, backward, Adam)" for p in predictor.model.step_order
+            )
     if device.startswith("cuda"):
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:

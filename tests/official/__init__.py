@@ -11,6 +11,7 @@ module                 official code                                 meta-archit
 ``cornernet``          princeton-vl/CornerNet, Duankaiwen/CenterNet  CornerNet, CenterNetTriplet
 ``stacked_hourglass``  princeton-vl/pytorch_stacked_hourglass        StackedHourglassPose
 ``densepose``          detectron2 ``projects/DensePose``             (import only, no runner)
+``cyclegan``           junyanz/pytorch-CycleGAN-and-pix2pix          Pix2Pix, CycleGAN
 =====================  ============================================  ============================
 
 Nothing official is vendored: the code is imported from a checkout at ``path``. Every

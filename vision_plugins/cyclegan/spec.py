@@ -20,5 +20,6 @@ SPEC = register_spec(
         converters=("cyclegan",),
         visualize=draw_translation,
         trainer="two_player",
+        official_runner="tests.official.cyclegan:runner",
     )
 )

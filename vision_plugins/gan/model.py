@@ -11,6 +11,12 @@ the mappers and ``Predictor`` give every model); they become the official networ
 ``Normalize`` in float32, bit for bit. In evaluation the model returns, per input,
 ``{"image": (C, H, W) float 0..255}`` = ``(y + 1) / 2 * 255`` of the generator output ``y``
 (clamped to 0..255), at the network's resolution.
+
+Inference on CPU in float32 runs the generators through :func:`fast_inference_kernels` (oneDNN
+convolutions on weights reordered once and cached, instance norm through ``group_norm``): the
+same weights and operations, other kernels -- outputs equal to the plain modules' to float
+rounding (~1e-5 on the [-1, 1] outputs), dropout masks drawn exactly as the plain modules draw
+them.
 """
 
 import contextlib
@@ -18,10 +24,11 @@ from typing import Dict, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..layers.modes import buffers_restored, training_mode
 
-__all__ = ["TranslationModel", "to_grayscale"]
+__all__ = ["TranslationModel", "fast_inference_kernels", "to_grayscale"]
 
 
 def to_grayscale(images):
@@ -29,6 +36,129 @@ def to_grayscale(images):
     official ``transforms.Grayscale`` when ``input_nc`` / ``output_nc`` is 1)."""
     r, g, b = images.round().to(torch.int64).unbind(1)
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).unsqueeze(1).to(images.dtype)
+
+
+class InferenceWeights(dict):
+    """The reordered weights of :func:`fast_inference_kernels` (module -> (key, opaque oneDNN
+    tensor)): a cache, copied (``copy.deepcopy``) and pickled (``torch.save(model)``) empty."""
+
+    def __deepcopy__(self, memo):
+        return type(self)()
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+def _plain(module):
+    """No hooks that could change the weight (spectral norm, parametrizations) before forward."""
+    return not module._forward_pre_hooks and not hasattr(module, "parametrizations")
+
+
+def _packed_convolution(conv, cache):
+    """``conv.forward`` with its weight reordered once into oneDNN's blocked layout for the input
+    shape (what the plain CPU convolution redoes at every call -- for the U-Net's 512-channel
+    layers on small maps most of its time) and kept in ``cache`` until the weight changes
+    (``_version`` / storage: optimizer steps, ``load_state_dict``, ``.to``). Outputs come in
+    channels-last layout."""
+    transposed = isinstance(conv, nn.ConvTranspose2d)
+    geometry = [list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups]
+    if transposed:
+        geometry.insert(1, list(conv.output_padding))
+    mkldnn = torch.ops.mkldnn
+
+    def forward(x, *args, **kwargs):
+        w = conv.weight
+        usable = (
+            not args
+            and not kwargs  # ConvTranspose2d's output_size: the plain forward
+            and x.dim() == 4
+            and x.dtype == w.dtype == torch.float32
+            and x.device.type == w.device.type == "cpu"
+            and not x.requires_grad
+            and not x.is_mkldnn
+            and not torch.jit.is_tracing()
+        )
+        if not usable:
+            return type(conv).forward(conv, x, *args, **kwargs)
+        key = (tuple(x.shape), w._version, w.data_ptr())
+        entry = cache.get(conv)
+        if entry is None or entry[0] != key:
+            reorder = (
+                mkldnn._reorder_convolution_transpose_weight
+                if transposed
+                else mkldnn._reorder_convolution_weight
+            )
+            entry = cache[conv] = (key, reorder(w.detach(), *geometry, list(x.shape)))
+        op = (
+            mkldnn._convolution_transpose_pointwise if transposed else mkldnn._convolution_pointwise
+        )
+        return op(x, entry[1], conv.bias, *geometry, "none", [], "")
+
+    return forward
+
+
+def _group_norm_instance_norm(norm):
+    """``InstanceNorm2d.forward`` (instance statistics) as ``group_norm`` with one group per
+    channel: the same normalisation, a faster kernel (and one that keeps channels-last)."""
+
+    def forward(x):
+        if x.dim() != 4:
+            return type(norm).forward(norm, x)
+        return F.group_norm(x, x.shape[1], norm.weight, norm.bias, norm.eps)
+
+    return forward
+
+
+def _contiguous_dropout(dropout):
+    """``Dropout.forward`` on the input in the default (NCHW) layout: the mask is drawn in memory
+    order, so a channels-last input (after a packed convolution) would get the same draws on
+    other elements."""
+
+    def forward(x):
+        return type(dropout).forward(dropout, x.contiguous())
+
+    return forward
+
+
+@contextlib.contextmanager
+def fast_inference_kernels(nets, cache):
+    """Inside the block, the ``nn.Conv2d`` / ``nn.ConvTranspose2d`` (zero padding),
+    ``nn.InstanceNorm2d`` (without running statistics) and ``nn.Dropout`` modules of ``nets``
+    run their CPU float32 no-grad forwards through :func:`_packed_convolution`,
+    :func:`_group_norm_instance_norm` and :func:`_contiguous_dropout` (instance ``forward``
+    attributes, removed on exit; hooks still run). ``cache`` (a dict, e.g.
+    :class:`InferenceWeights`) keeps the reordered weights between blocks. Nothing changes
+    when oneDNN is unavailable or disabled, while tracing or scripting (FLOP counting, export:
+    the plain modules are traced), or with gradients enabled."""
+    if (
+        torch.is_grad_enabled()
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+        or not hasattr(torch.ops.mkldnn, "_convolution_transpose_pointwise")
+    ):
+        yield
+        return
+    swapped = []
+    for net in nets:
+        for m in net.modules():
+            kind = type(m)
+            if kind in (nn.Conv2d, nn.ConvTranspose2d) and m.padding_mode == "zeros":
+                forward = _packed_convolution(m, cache) if _plain(m) else None
+            elif kind is nn.InstanceNorm2d and m.running_mean is None:
+                forward = _group_norm_instance_norm(m) if _plain(m) else None
+            elif kind is nn.Dropout:
+                forward = _contiguous_dropout(m)
+            else:
+                continue
+            if forward is not None and "forward" not in vars(m):
+                m.forward = forward
+                swapped.append(m)
+    try:
+        yield
+    finally:
+        for m in swapped:
+            del m.forward
 
 
 class TranslationModel(nn.Module):
@@ -52,6 +182,7 @@ class TranslationModel(nn.Module):
         self.output_nc = output_nc
         self.test_train_mode = test_train_mode
         self._cache = {}
+        self._inference_weights = InferenceWeights()  # see fast_inference_kernels
 
     @property
     def device(self):
@@ -93,7 +224,7 @@ class TranslationModel(nn.Module):
     @staticmethod
     def to_pixels(y):
         """Generator output in [-1, 1] -> 0..255 values (the official ``tensor2im`` scaling)."""
-        return ((y + 1) / 2 * 255).clamp(0, 255)
+        return ((y + 1) / 2 * 255).clamp(0, 255).contiguous()
 
     def forward(self, batched_inputs, phase=None):
         if not self.training:
@@ -115,13 +246,20 @@ class TranslationModel(nn.Module):
         """The last training batch's named images ((N, C, H, W) in [-1, 1])."""
         return {k: self._cache[k].detach() for k in self.visual_names if k in self._cache}
 
+    def train(self, mode=True):
+        if mode:  # training changes the weights: drop the inference copies
+            self._inference_weights.clear()
+        return super().train(mode)
+
     def inference(self, batched_inputs):
         """``[{"image": ...}, ...]`` (see the module docstring), the generators in the official
-        test mode (``test_train_mode``)."""
+        test mode (``test_train_mode``), through :func:`fast_inference_kernels`."""
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.no_grad())
             if self.test_train_mode:
                 for net in self.networks("G"):
                     stack.enter_context(buffers_restored(net))
                     stack.enter_context(training_mode(net))
+            nets = self.networks("G")
+            stack.enter_context(fast_inference_kernels(nets, self._inference_weights))
             return self.translate(batched_inputs)
