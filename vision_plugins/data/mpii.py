@@ -6,13 +6,15 @@ conversions of the MPII ``.mat`` annotations, plus the head box MPII's PCKh need
     {"image": "000001.png",                   # relative to image_root
      "joints": [[x, y], ... 16],              # pixel coordinates, MPII joint order
      "joints_vis": [0 or 1, ... 16],          # 0 = not annotated / not visible
+     "is_visible": [0 or 1, ... 16],          # optional: 0 = annotated but occluded
      "center": [x, y], "scale": s,            # person centre; scale = person height / 200 px
      "head_box": [x1, y1, x2, y2],            # head rectangle (PCKh normaliser)
      "height": H, "width": W}                 # optional: read from the image if absent
 
 Each entry becomes one detectron2 dict (top-down, one person per sample) whose single annotation
-has ``keypoints`` ([x, y, v] × 16, v = 2 visible / 0 not), ``bbox`` = the 200·scale square around
-``center`` (XYXY_ABS), ``center``, ``scale`` and ``head_box``.
+has ``keypoints`` ([x, y, v] × 16, v = 2 visible / 1 occluded (``is_visible`` 0) / 0 not),
+``bbox`` = the 200·scale square around ``center`` (XYXY_ABS), ``center``, ``scale`` and
+``head_box``.
 
 The official Stacked Hourglass annotations (princeton-vl/pytorch_stacked_hourglass
 ``data/MPII/annot/{train,valid}.h5``) load with :func:`load_mpii_h5` / :func:`register_mpii_h5`
@@ -105,9 +107,13 @@ def _entry_to_dict(entry, index, json_file, image_root):
             width, height = im.size
     cx, cy = (float(v) for v in entry["center"])
     half = 100.0 * float(entry["scale"])
+    # MPII's per-joint ``is_visible`` (optional): annotated but occluded joints get v = 1
+    seen = entry.get("is_visible") or [1] * k
+    if len(seen) != k:
+        raise ValueError(f"{where}: 'is_visible' must be {k} flags")
     keypoints = []
-    for (x, y), v in zip(joints, vis):
-        keypoints += [float(x), float(y), 2.0 if v else 0.0]
+    for (x, y), v, s in zip(joints, vis, seen):
+        keypoints += [float(x), float(y), (2.0 if s else 1.0) if v else 0.0]
     return {
         "file_name": file_name,
         "image_id": index,

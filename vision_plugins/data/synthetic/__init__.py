@@ -1,5 +1,5 @@
-"""Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``, ``vp_faces_*``,
-``vp_panoptic_*``, ``vp_densepose_*``,
+"""Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``,
+``vp_pose_mpii_hard_*``, ``vp_faces_*``, ``vp_panoptic_*``, ``vp_densepose_*``,
 ``vp_video_panoptic_*``, ``vp_pix2pix_*``, ``vp_cyclegan_*``),
 generated on first use in their task's own format.
 
@@ -28,6 +28,7 @@ from .faces import FACES_SPEC
 from .panoptic import PANOPTIC_SPEC
 from .people import PEOPLE_SPEC
 from .pose_mpii import POSE_MPII_SPEC
+from .pose_mpii_hard import POSE_MPII_HARD_SPEC
 from .shapes import SHAPES_SPEC
 from .translation import CYCLEGAN_SPECS, PIX2PIX_SPECS
 from .video_panoptic import VIDEO_PANOPTIC_SPEC
@@ -47,6 +48,7 @@ SPECS = (
     SHAPES_SPEC,
     PEOPLE_SPEC,
     POSE_MPII_SPEC,
+    POSE_MPII_HARD_SPEC,
     FACES_SPEC,
     PANOPTIC_SPEC,
     DENSEPOSE_SPEC,

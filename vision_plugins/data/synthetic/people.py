@@ -7,6 +7,8 @@ Keypoints covered by a later figure or by the occluding rectangle some images ha
 those outside the image (0, 0, 0). Every 20th image (index 10 mod 20) is background only.
 """
 
+from typing import Optional, Sequence
+
 import cv2
 import numpy as np
 from detectron2.data.datasets.builtin_meta import (
@@ -58,21 +60,33 @@ def _direction(degrees: float, side: int) -> np.ndarray:
     return np.array([side * np.sin(t), np.cos(t)])
 
 
-def _pose(rng: np.random.Generator) -> np.ndarray:
-    """(17, 2) keypoints in body units for a random plausible pose."""
+# joint-angle ranges (degrees from straight down, towards the body's own side): upper limb
+# uniform in ``arm`` / ``thigh``, lower limb = upper + uniform ``*_bend``, clipped to ``*_clip``
+POSE_LIMITS = {
+    "arm": (15, 140),
+    "forearm_bend": (-50, 70),
+    "forearm_clip": (5, 175),
+    "thigh": (0, 30),
+    "shin_bend": (-20, 10),
+    "shin_clip": (-5, 35),
+}
+
+
+def _pose(rng: np.random.Generator, limits: dict = POSE_LIMITS) -> np.ndarray:
+    """(17, 2) keypoints in body units for a random plausible pose (angles within ``limits``)."""
     kp = np.zeros((17, 2))
     kp[_K["nose"]] = _HEAD_CENTER + (0, 0.12 * _HEAD_H)
     for side, s in ((1, "left"), (-1, "right")):
         kp[_K[f"{s}_eye"]] = _HEAD_CENTER + (side * 0.22 * _HEAD_W, -0.1 * _HEAD_H)
         kp[_K[f"{s}_ear"]] = _HEAD_CENTER + (side * 0.5 * _HEAD_W, 0)
         kp[_K[f"{s}_shoulder"]] = (side * 0.11, -0.3)
-        arm = rng.uniform(15, 140)
-        forearm = np.clip(arm + rng.uniform(-50, 70), 5, 175)
+        arm = rng.uniform(*limits["arm"])
+        forearm = np.clip(arm + rng.uniform(*limits["forearm_bend"]), *limits["forearm_clip"])
         kp[_K[f"{s}_elbow"]] = kp[_K[f"{s}_shoulder"]] + 0.16 * _direction(arm, side)
         kp[_K[f"{s}_wrist"]] = kp[_K[f"{s}_elbow"]] + 0.15 * _direction(forearm, side)
         kp[_K[f"{s}_hip"]] = (side * 0.065, 0.0)
-        thigh = rng.uniform(0, 30)
-        shin = np.clip(thigh + rng.uniform(-20, 10), -5, 35)
+        thigh = rng.uniform(*limits["thigh"])
+        shin = np.clip(thigh + rng.uniform(*limits["shin_bend"]), *limits["shin_clip"])
         kp[_K[f"{s}_knee"]] = kp[_K[f"{s}_hip"]] + 0.24 * _direction(thigh, side)
         kp[_K[f"{s}_ankle"]] = kp[_K[f"{s}_knee"]] + 0.24 * _direction(shin, side)
     return kp
@@ -102,20 +116,31 @@ class _Canvas:
         return fill_polygon(self.shape, np.asarray(points) + PAD)
 
 
-def _figure(rng: np.random.Generator, hues: list):
+def _figure(
+    rng: np.random.Generator,
+    hues: list,
+    height: Optional[float] = None,
+    tilt: Optional[float] = None,
+    origin: Optional[Sequence[float]] = None,
+    limits: dict = POSE_LIMITS,
+):
     """A random figure: ``(parts [(padded mask, bgr)] in drawing order, (17, 2) keypoints, hue,
-    head)`` with ``head`` = {"top", "neck" (its lowest point), "box" [x1, y1, x2, y2]}."""
-    height = rng.uniform(70, 140)
-    tilt = rng.uniform(-8, 8)
+    head)`` with ``head`` = {"top", "neck" (its lowest point), "box" [x1, y1, x2, y2]}.
+
+    ``height`` (px), ``tilt`` (degrees, about the hip centre) and ``origin`` (the hip centre in
+    image pixels) are drawn when not given (70-140, ±8, inside the image); ``limits`` bound the
+    joint angles (:data:`POSE_LIMITS`)."""
+    height = rng.uniform(70, 140) if height is None else height
+    tilt = rng.uniform(-8, 8) if tilt is None else tilt
     c, s = np.cos(np.deg2rad(tilt)), np.sin(np.deg2rad(tilt))
-    origin = np.array(
-        [rng.uniform(0.1, 0.9) * SIZE, rng.uniform(0.45 * height, SIZE - 0.35 * height)]
-    )
+    if origin is None:
+        origin = [rng.uniform(0.1, 0.9) * SIZE, rng.uniform(0.45 * height, SIZE - 0.35 * height)]
+    origin = np.asarray(origin, np.float64)
 
     def place(points):
         return np.asarray(points) * height @ np.array([[c, s], [-s, c]]) + origin
 
-    kp = place(_pose(rng))
+    kp = place(_pose(rng, limits))
     shirt, hue = saturated_color(rng, hues)
     pants = saturated_color(rng, [hue])[0] * 0.6
     skin = _SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.uniform(-10, 10, size=3)

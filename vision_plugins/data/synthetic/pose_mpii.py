@@ -24,7 +24,7 @@ from ..mpii import (
 from .common import Layers, SyntheticSpec, image_rng, paint, smooth_background
 from .people import _K, SIZE, _crop, _figure
 
-__all__ = ["POSE_MPII_SPEC", "mpii_joints"]
+__all__ = ["POSE_MPII_SPEC", "mpii_joints", "mpii_entry", "write_mpii_split", "MPII_METADATA"]
 
 
 def mpii_joints(kp, head):
@@ -62,26 +62,39 @@ def _render(rng: np.random.Generator, index: int):
     inside = (joints >= 0).all(1) & (joints < SIZE).all(1)
     extent = np.concatenate([joints, np.reshape(head["box"], (2, 2))])
     lo, hi = extent.min(0), extent.max(0)
-    entry = {
-        "joints": [
-            [float(x), float(y)] if v else [-1.0, -1.0] for (x, y), v in zip(joints, inside)
-        ],
-        "joints_vis": [int(v) for v in inside],
-        "center": [float(v) for v in (lo + hi) / 2],
-        "scale": float((hi - lo).max() / 200),
-        "head_box": [float(v) for v in head["box"]],
-        "height": SIZE,
-        "width": SIZE,
-    }
+    entry = mpii_entry(joints, inside, head["box"], (lo + hi) / 2, (hi - lo).max() / 200, SIZE)
     return image, entry
 
 
-def generate_split(out_dir: str, num_images: int, seed: int) -> None:
-    """Write one ``vp_pose_mpii`` split (``images/*.png``, ``annotations.json``) to ``out_dir``."""
+def mpii_entry(joints, annotated, head_box, center, scale, size, visible=None) -> dict:
+    """One MPII json person entry (without ``image``) of a ``size``² image.
+
+    Joints not ``annotated`` get ``joints_vis`` 0 and coordinates −1; ``visible`` (optional,
+    MPII's per-joint ``is_visible``) flags the annotated joints that are not occluded.
+    """
+    entry = {
+        "joints": [
+            [float(x), float(y)] if v else [-1.0, -1.0] for (x, y), v in zip(joints, annotated)
+        ],
+        "joints_vis": [int(v) for v in annotated],
+        "center": [float(v) for v in center],
+        "scale": float(scale),
+        "head_box": [float(v) for v in head_box],
+        "height": size,
+        "width": size,
+    }
+    if visible is not None:
+        entry["is_visible"] = [int(bool(v) and bool(a)) for v, a in zip(visible, annotated)]
+    return entry
+
+
+def write_mpii_split(out_dir: str, num_images: int, seed: int, render) -> None:
+    """Write ``images/*.png`` + an MPII ``annotations.json`` from ``render(rng, index) ->
+    (bgr image, person entry)``."""
     os.makedirs(os.path.join(out_dir, "images"))
     entries = []
     for index in range(num_images):
-        image, entry = _render(image_rng(seed, index), index)
+        image, entry = render(image_rng(seed, index), index)
         entry["image"] = f"{index:06d}.png"
         if not cv2.imwrite(os.path.join(out_dir, "images", entry["image"]), image):
             raise OSError(f"Could not write {entry['image']} to {out_dir}")
@@ -90,17 +103,30 @@ def generate_split(out_dir: str, num_images: int, seed: int) -> None:
         json.dump(entries, f, sort_keys=True, separators=(",", ":"))
 
 
+def generate_split(out_dir: str, num_images: int, seed: int) -> None:
+    """Write one ``vp_pose_mpii`` split (``images/*.png``, ``annotations.json``) to ``out_dir``."""
+    write_mpii_split(out_dir, num_images, seed, _render)
+
+
+MPII_METADATA = {
+    "thing_classes": ["person"],
+    "keypoint_names": list(MPII_KEYPOINT_NAMES),
+    "keypoint_flip_map": list(MPII_KEYPOINT_FLIP_MAP),
+    "keypoint_connection_rules": list(MPII_KEYPOINT_CONNECTION_RULES),
+}
+
+
+def load_mpii_split(json_file: str, image_root: str, name: str):
+    """The spec's loader: :func:`load_mpii_json`."""
+    return load_mpii_json(json_file, image_root)
+
+
 POSE_MPII_SPEC = SyntheticSpec(
     prefix="vp_pose_mpii",
     version=1,
     splits={"train": 300, "val": 60},
     generate=generate_split,
-    metadata={
-        "thing_classes": ["person"],
-        "keypoint_names": list(MPII_KEYPOINT_NAMES),
-        "keypoint_flip_map": list(MPII_KEYPOINT_FLIP_MAP),
-        "keypoint_connection_rules": list(MPII_KEYPOINT_CONNECTION_RULES),
-    },
-    load=lambda json_file, image_root, name: load_mpii_json(json_file, image_root),
+    metadata=MPII_METADATA,
+    load=load_mpii_split,
     evaluator_type="pckh",
 )
