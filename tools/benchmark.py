@@ -22,6 +22,14 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
 - with ``--clip N --vs-yolact`` (YolactEdge): the same clip through YOLACT with the same weights
   and through YolactEdge, alternating over ``--iters`` rounds: frames per second per clip,
   median YOLACT / keyframe / non-keyframe latency, the non-keyframe and whole-clip speed-ups;
+- with ``--data-workers N``: the training data loader of the config (DATASETS.TRAIN through the
+  config's train mapper with its full augmentation, ``Trainer.build_train_loader``) at
+  DATALOADER.NUM_WORKERS = N, timed alone after ``--warmup`` batches over ``--data-batches``
+  batches (the rate over the second half, so the batches the workers prefetched during the
+  warm-up do not count): seconds per batch, images per second, and with the training step timed
+  too, ``loader_keeps_up_x`` = training step time / loader time per batch (> 1: the loader is
+  faster than the step; both measured alone, so cores the two share in a real run are not
+  accounted for);
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
   image with the same weights and threads and the latency ratio ours / official. The runner is
   the architecture spec's ``official_runner`` (``tests/official/<codebase>.py``: needs the
@@ -46,6 +54,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
 
+from vision_plugins.data import build_mapper
 from vision_plugins.data.image_io import read_image
 from vision_plugins.engine import Predictor, Trainer, setup_cfg, trainer_class
 from vision_plugins.engine.gan_trainer import TwoPlayerStep, TwoPlayerTrainer
@@ -66,6 +75,15 @@ def get_parser():
     parser.add_argument("--train-iters", type=int, default=5, help="0 skips training timing")
     parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
     parser.add_argument("--official", help="checkout of the official code to time for comparison")
+    parser.add_argument(
+        "--data-workers",
+        type=int,
+        default=None,
+        help="also time the training data loader at DATALOADER.NUM_WORKERS = N",
+    )
+    parser.add_argument(
+        "--data-batches", type=int, default=20, help="batches timed (--data-workers)"
+    )
     parser.add_argument("--clip", type=int, default=0, help="frames of a video to run in order")
     parser.add_argument(
         "--vs-yolact", action="store_true", help="with --clip: YolactEdge vs YOLACT, same weights"
@@ -327,6 +345,37 @@ def two_player_step_time(cfg, warmup, iters):
         return _median_time(run, warmup, iters, cfg.MODEL.DEVICE), data
 
 
+def data_loading_time(cfg, workers, warmup, batches):
+    """The config's training data loader at ``workers`` processes: seconds per batch and images
+    per second over the second half of ``batches`` timed batches (after ``warmup``)."""
+    if batches < 2:
+        raise SystemExit("--data-batches must be >= 2")
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.DATALOADER.NUM_WORKERS = workers
+    mapper = build_mapper(cfg, is_train=True)
+    start = time.perf_counter()
+    data = iter(Trainer.build_train_loader(cfg))
+    for _ in range(warmup):
+        next(data)
+    first = time.perf_counter() - start
+    stamps, images = [time.perf_counter()], []
+    for _ in range(batches):
+        images.append(len(next(data)))
+        stamps.append(time.perf_counter())
+    half = batches // 2
+    seconds = stamps[-1] - stamps[half]
+    count = batches - half
+    return {
+        "data_workers": workers,
+        "data_mapper": type(getattr(mapper, "mapper", mapper)).__name__,  # unwrapped
+        "data_train_datasets": list(cfg.DATASETS.TRAIN),
+        "data_first_batches_s": first,
+        "data_s_per_batch": seconds / count,
+        "data_images_per_s": sum(images[half:]) / seconds,
+    }
+
+
 def train_step_time(cfg, warmup, iters):
     """Median training step time and a description of the data it used."""
     if trainer_class(cfg) is TwoPlayerTrainer:
@@ -399,6 +448,10 @@ def main(argv=None):
             result["train_step"] = "TwoPlayerStep.run_step: " + " then ".join(
                 f"{p} (loss, backward, Adam)" for p in predictor.model.step_order
             )
+    if args.data_workers is not None:
+        result.update(data_loading_time(cfg, args.data_workers, args.warmup, args.data_batches))
+        if "train_step_s" in result:
+            result["loader_keeps_up_x"] = result["train_step_s"] / result["data_s_per_batch"]
     if device.startswith("cuda"):
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:

@@ -196,6 +196,8 @@ class PCKhEvaluator(DatasetEvaluator):
                     results[f"PCKh@{thr}-{key}"] = _percent(table[split]["total"])
             else:
                 results[f"PCKh@{thr}"] = mean
+            if thr == 0.1:  # per joint at the strict bound too ("PCKh@0.1-<joint>")
+                results.update({f"PCKh@0.1-{n}": float(v) for n, v in zip(self._names, per_joint)})
             if thr == 0.5:
                 results.update({f"PCKh-{n}": float(v) for n, v in zip(self._names, per_joint)})
                 if shg:
