@@ -89,3 +89,14 @@ def test_detached_copies_and_zero_size():
     assert torch.equal(swapped, torch.zeros(1, 3, 2, 2))
     swapped += 5  # a returned stored image is a copy: the pool is unaffected
     assert torch.equal(pool.images[0], torch.ones(1, 3, 2, 2))
+
+
+def test_a_pool_on_the_global_random_can_be_copied_and_pickled():
+    """(A model holding pools is deep-copied by EMA / SWA tools and pickled by torch.save.)"""
+    import copy
+    import pickle
+
+    pool = ImagePool(2)
+    pool.query(torch.zeros(1, 3, 4, 4))
+    assert len(copy.deepcopy(pool).images) == 1
+    assert len(pickle.loads(pickle.dumps(pool)).images) == 1

@@ -29,7 +29,7 @@ class ImagePool:
 
     def __init__(self, pool_size, rng=None):
         self.pool_size = pool_size
-        self.rng = random if rng is None else rng
+        self.rng = rng  # None: the global ``random`` at each draw (a pool stays picklable)
         self.images = []
 
     def query(self, images):
@@ -41,8 +41,8 @@ class ImagePool:
             if len(self.images) < self.pool_size:
                 self.images.append(image)
                 out.append(image)
-            elif self.rng.uniform(0, 1) > 0.5:
-                i = self.rng.randint(0, self.pool_size - 1)
+            elif (self.rng or random).uniform(0, 1) > 0.5:
+                i = (self.rng or random).randint(0, self.pool_size - 1)
                 out.append(self.images[i].clone())
                 self.images[i] = image
             else:
