@@ -76,10 +76,13 @@ def _pose_batches(cfg):
     cfg = cfg.clone()
     cfg.defrost()
     cfg.DATASETS.TRAIN = cfg.DATASETS.TEST = ("vp_pose_mpii_train",)
-    d = DatasetCatalog.get("vp_pose_mpii_train")[0]
-    train, test = build_mapper(cfg, True)(d), build_mapper(cfg, False)(d)
+    d0, d1 = DatasetCatalog.get("vp_pose_mpii_train")[:2]
+    # two training samples: at 64² crops the innermost hourglass level is 1 x 1 (BatchNorm needs
+    # more than one value per channel in training mode)
+    train = [build_mapper(cfg, True)(d) for d in (d0, d1)]
+    test = build_mapper(cfg, False)(d0)
     loss = {"StackedHourglassPose": "loss_heatmap", "KeypointRegressionPose": "loss_keypoint_l1"}
-    return [train], [test], {loss[cfg.MODEL.META_ARCHITECTURE]}
+    return train, [test], {loss[cfg.MODEL.META_ARCHITECTURE]}
 
 
 def _densepose_batches(cfg):

@@ -1,5 +1,6 @@
-"""Slow (`make test-all`): heatmap classification vs coordinate regression on vp_pose_mpii, same
-backbone, data and schedule (projects/StackedHourglass/README.md records both numbers)."""
+"""Slow (`make test-all`): heatmap classification vs coordinate regression on vp_pose_mpii and on
+vp_pose_mpii_hard, same backbone, data and schedule (projects/StackedHourglass/README.md records
+the numbers)."""
 
 import pytest
 
@@ -21,3 +22,20 @@ def test_regression_baseline_is_reported(tmp_path):
     )["pckh"]
     print(f"regression baseline PCKh@0.5 = {res['PCKh@0.5']:.1f}")
     assert 0.0 <= res["PCKh@0.5"] <= 100.0 and len([k for k in res if k.startswith("PCKh-")]) > 16
+
+
+# vp_pose_mpii_hard (#26 item 4): both models at 64² crops, 500 × 16 crops, seed 0; thresholds
+# a few points under the values measured here (projects/StackedHourglass/README.md)
+# (measured, seeds 0 / 1 / 2: heatmaps 21.5 / 24.0 / 22.4, regression 35.1 / 36.1 / 35.7; both far
+# from converged)
+HARD_THRESHOLDS = {
+    "configs/StackedHourglass/shg_2stack_synth_pose_hard.yaml": 16.0,
+    "configs/StackedHourglass/regression_2stack_synth_pose_hard.yaml": 29.0,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", sorted(HARD_THRESHOLDS))
+def test_hard_set_reaches_the_measured_pckh(config, tmp_path):
+    res = train_and_evaluate(config, tmp_path)["pckh"]
+    assert res["PCKh@0.5"] >= HARD_THRESHOLDS[config], res
