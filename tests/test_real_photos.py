@@ -39,6 +39,8 @@ OFFICIAL = {
     # RAFT's all-pairs correlation at 1024 px needs GBs; the flow network is not under test here
     "VPSNet": ("VPSNet/vpsnet_R_50_FPN_cityscapes_vps_fusetrack.yaml",
                ["MODEL.VPSNET.FLOW.NAME", "ZeroFlow"]),
+    "Pix2Pix": ("Pix2Pix/pix2pix_unet256_facades.yaml", []),
+    "CycleGAN": ("CycleGAN/cyclegan_resnet9_horse2zebra.yaml", []),
 }  # fmt: skip
 
 
@@ -103,6 +105,10 @@ def test_predictor_on_a_real_photo_at_the_official_size(key):
             seg, info = out["panoptic_seg"]
             assert seg.shape == (h, w)
             assert set(np.unique(seg.numpy())) <= {0} | {s["id"] for s in info}
+        if "image" in out:  # image-to-image: the official test size (load = crop = 256)
+            size = cfg.INPUT.GAN.CROP_SIZE
+            assert out["image"].shape == (3, size, size)
+            assert out["image"].min() >= 0 and out["image"].max() <= 255
 
 
 SINGLE_STAGE = ["YOLACT", "YolactEdge", "RetinaFace", "CenterNetOAP", "StackedHourglassPose"]
