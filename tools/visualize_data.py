@@ -22,7 +22,6 @@ from detectron2.utils.visualizer import Visualizer
 from vision_plugins.data import build_mapper, read_image
 from vision_plugins.engine import check_dataset_names, setup_cfg
 
-
 IMAGE_KEYS = ("target", "image_B", "target_B")
 
 
