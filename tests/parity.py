@@ -88,6 +88,24 @@ def gan_fixture_tolerance(manifest, key):
     return manifest["tolerances"]["per_key"][key]["atol"]
 
 
+def check_gan_key(manifest, expected, key, ours):
+    """``max|ours - expected[key]| <= atol`` of ``key`` (``ours``: tensor, array or number)."""
+    import numpy as np
+    import torch
+
+    ours = ours.detach().numpy() if isinstance(ours, torch.Tensor) else np.asarray(ours)
+    err = float(np.abs(ours - expected[key]).max())
+    assert err <= gan_fixture_tolerance(manifest, key), (key, err)
+
+
+def fixture_image(array):
+    """A fixture input (H, W, 3) uint8 RGB as the mappers give images: float (3, H, W) 0..255."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
+
+
 def replay_dropout(net, manifest, expected, phase):
     """Make every ``nn.Dropout`` of ``net`` return ``x * mask / 0.5`` with the official masks
     of ``phase`` (README_gans.md), each mask used once, in forward order. Returns the hook

@@ -1,13 +1,8 @@
 """tools/benchmark.py --data-workers: the config's training data loader (its train mapper) timed
 at a chosen number of workers, and the ratio to the training step (tiny inputs)."""
 
-import json
+from tests.tool_scripts import run_benchmark
 
-import torch
-
-from tests.tool_scripts import load_tool
-
-benchmark = load_tool("benchmark")
 CONFIG = "configs/StackedHourglass/shg_2stack_synth_pose_mpii.yaml"
 TINY = ["--threads", "1", "--warmup", "1", "--iters", "1", "--train-iters", "1"]
 SMALL = ["MODEL.POSE_HOURGLASS.INP_DIM", "16", "MODEL.POSE_HOURGLASS.INPUT_RES", "64",
@@ -15,13 +10,7 @@ SMALL = ["MODEL.POSE_HOURGLASS.INP_DIM", "16", "MODEL.POSE_HOURGLASS.INPUT_RES",
 
 
 def _run(tmp_path, *opts):
-    out = tmp_path / "bench.json"
-    threads = torch.get_num_threads()
-    try:
-        benchmark.main(["--config-file", CONFIG, *TINY, "--output", str(out), *opts])
-    finally:
-        torch.set_num_threads(threads)
-    return json.loads(out.read_text())
+    return run_benchmark(tmp_path, CONFIG, *TINY, *opts)
 
 
 def test_data_workers_times_the_train_loader_against_the_step(tmp_path):

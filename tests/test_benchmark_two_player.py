@@ -2,25 +2,14 @@
 training step, the generator latency, FLOPs of the eval model, and random training images at
 the crop size when DATASETS.TRAIN cannot be loaded (tiny inputs, random weights)."""
 
-import json
+from tests.tool_scripts import run_benchmark
 
-import torch
-
-from tests.tool_scripts import load_tool
-
-benchmark = load_tool("benchmark")
 CONFIG = "configs/Pix2Pix/pix2pix_unet64_synth.yaml"
 TINY = ["--threads", "1", "--warmup", "0", "--iters", "1", "--train-iters", "1"]
 
 
 def _run(tmp_path, *opts):
-    out = tmp_path / "bench.json"
-    threads = torch.get_num_threads()
-    try:
-        benchmark.main(["--config-file", CONFIG, *TINY, "--output", str(out), *opts])
-    finally:
-        torch.set_num_threads(threads)
-    return json.loads(out.read_text())
+    return run_benchmark(tmp_path, CONFIG, *TINY, *opts)
 
 
 def test_benchmark_times_the_two_player_step(tmp_path):

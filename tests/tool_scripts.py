@@ -23,3 +23,20 @@ def load_tool(name):
             del sys.modules[key]
             raise
     return sys.modules[key]
+
+
+def run_benchmark(tmp_path, config, *args):
+    """``tools/benchmark.py --config-file config --output tmp_path/bench.json *args`` (options,
+    then KEY VALUE overrides); returns the JSON (torch's thread count restored: ``--threads``
+    sets it process-wide)."""
+    import json
+
+    import torch
+
+    out = tmp_path / "bench.json"
+    threads = torch.get_num_threads()
+    try:
+        load_tool("benchmark").main(["--config-file", config, "--output", str(out), *args])
+    finally:
+        torch.set_num_threads(threads)
+    return json.loads(out.read_text())

@@ -4,7 +4,6 @@ into the model of the official horse2zebra config with zero missing / unexpected
 official test outputs and the official one-iteration training losses (G step, then both D
 steps; pools of 50 still filling)."""
 
-import numpy as np
 import pytest
 import torch
 from detectron2.utils.events import EventStorage
@@ -13,7 +12,13 @@ from vision_plugins.checkpoint import Checkpointer, CheckpointFormatError, conve
 from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.engine.gan_trainer import TwoPlayerStep, TwoPlayerTrainer
 
-from ..parity import gan_fixture_tolerance, load_gan_fixture, requires_fixtures
+from ..parity import (
+    check_gan_key,
+    fixture_image,
+    gan_fixture_tolerance,
+    load_gan_fixture,
+    requires_fixtures,
+)
 from ..tool_scripts import load_tool
 
 pytestmark = requires_fixtures
@@ -50,16 +55,6 @@ def _model(converted):
     return model
 
 
-def _image(array):
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
-
-
-def _check(manifest, expected, key, ours):
-    ours = ours.detach().numpy() if isinstance(ours, torch.Tensor) else np.asarray(ours)
-    err = float(np.abs(ours - expected[key]).max())
-    assert err <= gan_fixture_tolerance(manifest, key), (key, err)
-
-
 def test_converted_file_matches_the_model_exactly(fixture, converted):
     _, sds, _, _ = fixture
     state = torch.load(converted, weights_only=True)
@@ -75,17 +70,17 @@ def test_converted_file_matches_the_model_exactly(fixture, converted):
 def test_test_outputs(fixture, converted):
     manifest, _, ins, exp = fixture
     model = _model(converted).eval()
-    inputs = [{"image": _image(ins["A"][0]), "image_B": _image(ins["B"][0])}]
+    inputs = [{"image": fixture_image(ins["A"][0]), "image_B": fixture_image(ins["B"][0])}]
     with torch.no_grad():
         real_A = model.normalize(inputs, "image", 3)
         real_B = model.normalize(inputs, "image_B", 3)
         fake_B, fake_A = model.netG_A(real_A), model.netG_B(real_B)
-        _check(manifest, exp, "test_fake_B", fake_B)
-        _check(manifest, exp, "test_rec_A", model.netG_B(fake_B))
-        _check(manifest, exp, "test_fake_A", fake_A)
-        _check(manifest, exp, "test_rec_B", model.netG_A(fake_A))
-        _check(manifest, exp, "D_A_real_B", model.netD_A(real_B))
-        _check(manifest, exp, "D_B_real_A", model.netD_B(real_A))
+        check_gan_key(manifest, exp, "test_fake_B", fake_B)
+        check_gan_key(manifest, exp, "test_rec_A", model.netG_B(fake_B))
+        check_gan_key(manifest, exp, "test_fake_A", fake_A)
+        check_gan_key(manifest, exp, "test_rec_B", model.netG_A(fake_A))
+        check_gan_key(manifest, exp, "D_A_real_B", model.netD_A(real_B))
+        check_gan_key(manifest, exp, "D_B_real_A", model.netD_B(real_A))
         out = model(inputs)[0]
     for key, name in (("image", "test_fake_B"), ("image_B2A", "test_fake_A")):
         pixels = (torch.from_numpy(exp[name][0]) + 1) / 2 * 255
@@ -98,7 +93,7 @@ def test_one_training_iteration_matches_the_official_step(fixture, converted):
     model = _model(converted).train()
     d_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("netD")}
     optimizers = TwoPlayerTrainer.build_optimizers(cfg, model)
-    batch = [{"image": _image(ins["A"][0]), "image_B": _image(ins["B"][0])}]
+    batch = [{"image": fixture_image(ins["A"][0]), "image_B": fixture_image(ins["B"][0])}]
     step = TwoPlayerStep(model, [batch], optimizers["G"], optimizers["D"])
     seen = {}
     # the official D losses are computed after the G step, on D weights it did not change
@@ -115,14 +110,14 @@ def test_one_training_iteration_matches_the_official_step(fixture, converted):
         logged = {k: v for k, (v, _) in storage.latest().items()}
     assert seen["D_A"]
     for key in ("loss_G_A", "loss_G_B", "loss_cycle_A", "loss_cycle_B", "loss_idt_A"):
-        _check(manifest, exp, key, logged[key])
-    _check(manifest, exp, "loss_idt_B", logged["loss_idt_B"])
+        check_gan_key(manifest, exp, key, logged[key])
+    check_gan_key(manifest, exp, "loss_idt_B", logged["loss_idt_B"])
     g_terms = ("loss_G_A", "loss_G_B", "loss_cycle_A", "loss_cycle_B", "loss_idt_A", "loss_idt_B")
-    _check(manifest, exp, "loss_G", sum(logged[k] for k in g_terms))
-    _check(manifest, exp, "loss_D_A", logged["loss_D_A"])
-    _check(manifest, exp, "loss_D_B", logged["loss_D_B"])
-    _check(manifest, exp, "train_idt_A", model._cache["idt_A"])
-    _check(manifest, exp, "train_idt_B", model._cache["idt_B"])
+    check_gan_key(manifest, exp, "loss_G", sum(logged[k] for k in g_terms))
+    check_gan_key(manifest, exp, "loss_D_A", logged["loss_D_A"])
+    check_gan_key(manifest, exp, "loss_D_B", logged["loss_D_B"])
+    check_gan_key(manifest, exp, "train_idt_A", model._cache["idt_A"])
+    check_gan_key(manifest, exp, "train_idt_B", model._cache["idt_B"])
 
 
 def test_old_checkpoints_instance_norm_statistics_are_dropped(fixture, tmp_path):

@@ -6,7 +6,6 @@ one-iteration training objectives, D's Adam step before G's loss included."""
 
 import os
 
-import numpy as np
 import pytest
 import torch
 from detectron2.utils.events import EventStorage
@@ -16,6 +15,8 @@ from vision_plugins.engine import Trainer, setup_cfg
 from vision_plugins.engine.gan_trainer import TwoPlayerStep, TwoPlayerTrainer
 
 from ..parity import (
+    check_gan_key,
+    fixture_image,
     gan_fixture_tolerance,
     load_gan_fixture,
     replay_dropout,
@@ -52,17 +53,6 @@ def _model(converted, *opts):
     return model
 
 
-def _image(array):
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
-
-
-def _check(manifest, expected, key, ours):
-    ours = ours.detach().numpy() if isinstance(ours, torch.Tensor) else np.asarray(ours)
-    err = float(np.abs(ours - expected[key]).max())
-    assert err <= gan_fixture_tolerance(manifest, key), (key, err)
-    return err
-
-
 def test_converted_file_matches_the_model_exactly(fixture, converted):
     manifest, sds, _, _ = fixture
     state = torch.load(converted, weights_only=True)
@@ -78,14 +68,16 @@ def test_converted_file_matches_the_model_exactly(fixture, converted):
 def test_eval_mode_outputs(fixture, converted):
     manifest, _, ins, exp = fixture
     model = _model(converted, "MODEL.GAN.TEST_TRAIN_MODE", "False").eval()
-    inputs = [{"image": _image(ins["A"][0]), "target": _image(ins["B"][0])}]
+    inputs = [{"image": fixture_image(ins["A"][0]), "target": fixture_image(ins["B"][0])}]
     with torch.no_grad():
         real_A = model.normalize(inputs, "image", 3)
         real_B = model.normalize(inputs, "target", 3)
         fake = model.netG(real_A)
-        _check(manifest, exp, "G_eval", fake)
-        _check(manifest, exp, "D_eval_real", model.netD(torch.cat([real_A, real_B], 1)))
-        _check(manifest, exp, "D_eval_fake_of_G_eval", model.netD(torch.cat([real_A, fake], 1)))
+        check_gan_key(manifest, exp, "G_eval", fake)
+        check_gan_key(manifest, exp, "D_eval_real", model.netD(torch.cat([real_A, real_B], 1)))
+        check_gan_key(
+            manifest, exp, "D_eval_fake_of_G_eval", model.netD(torch.cat([real_A, fake], 1))
+        )
         out = model(inputs)[0]["image"]
     # the public output is the official tensor2im scaling of G_eval
     pixels = (torch.from_numpy(exp["G_eval"][0]) + 1) / 2 * 255
@@ -98,7 +90,7 @@ def test_default_test_mode_is_the_official_stochastic_one(fixture, converted):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     handles, used = replay_dropout(model.netG, manifest, exp, "test")
     with torch.no_grad():
-        out = model([{"image": _image(ins["A"][0])}])[0]["image"]
+        out = model([{"image": fixture_image(ins["A"][0])}])[0]["image"]
     for h in handles:
         h.remove()
     assert len(used) == 3
@@ -119,25 +111,25 @@ def test_one_training_iteration_matches_the_official_step(fixture, converted):
     handles, used = replay_dropout(model.netG, manifest, exp, "train")
     d_logits = []
     model.netD.register_forward_hook(lambda m, a, out: d_logits.append(out.detach().clone()))
-    batch = [{"image": _image(ins["A"][0]), "target": _image(ins["B"][0])}]
+    batch = [{"image": fixture_image(ins["A"][0]), "target": fixture_image(ins["B"][0])}]
     step = TwoPlayerStep(model, [batch], optimizers["G"], optimizers["D"])
     with EventStorage(0) as storage:
         step.iter = 0
         step.run_step()
         logged = {k: v for k, (v, _) in storage.latest().items()}
     assert len(used) == 3
-    _check(manifest, exp, "G_train_fake_B", model._cache["fake_B"])
+    check_gan_key(manifest, exp, "G_train_fake_B", model._cache["fake_B"])
     # D's calls: fake then real before its Adam step; then G's loss on the *updated* D
-    _check(manifest, exp, "D_pred_fake_pre_step", d_logits[0])
-    _check(manifest, exp, "D_pred_real_pre_step", d_logits[1])
-    _check(manifest, exp, "D_pred_fake_post_step", d_logits[2])
+    check_gan_key(manifest, exp, "D_pred_fake_pre_step", d_logits[0])
+    check_gan_key(manifest, exp, "D_pred_real_pre_step", d_logits[1])
+    check_gan_key(manifest, exp, "D_pred_fake_post_step", d_logits[2])
     # loss_D_fake / loss_D_real are logged with their official ½ weight
-    _check(manifest, exp, "loss_D_fake", 2 * logged["loss_D_fake"])
-    _check(manifest, exp, "loss_D_real", 2 * logged["loss_D_real"])
-    _check(manifest, exp, "loss_D", logged["loss_D_fake"] + logged["loss_D_real"])
-    _check(manifest, exp, "loss_G_GAN", logged["loss_G_GAN"])
-    _check(manifest, exp, "loss_G_L1", logged["loss_G_L1"])
-    _check(manifest, exp, "loss_G", logged["loss_G_GAN"] + logged["loss_G_L1"])
+    check_gan_key(manifest, exp, "loss_D_fake", 2 * logged["loss_D_fake"])
+    check_gan_key(manifest, exp, "loss_D_real", 2 * logged["loss_D_real"])
+    check_gan_key(manifest, exp, "loss_D", logged["loss_D_fake"] + logged["loss_D_real"])
+    check_gan_key(manifest, exp, "loss_G_GAN", logged["loss_G_GAN"])
+    check_gan_key(manifest, exp, "loss_G_L1", logged["loss_G_L1"])
+    check_gan_key(manifest, exp, "loss_G", logged["loss_G_GAN"] + logged["loss_G_L1"])
 
 
 def test_converter_refuses_a_discriminator_given_as_generator(fixture, tmp_path):
