@@ -54,7 +54,6 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
 
-from vision_plugins.data import build_mapper
 from vision_plugins.data.image_io import read_image
 from vision_plugins.engine import Predictor, Trainer, setup_cfg, trainer_class
 from vision_plugins.engine.gan_trainer import TwoPlayerStep, TwoPlayerTrainer
@@ -353,7 +352,6 @@ def data_loading_time(cfg, workers, warmup, batches):
     cfg = cfg.clone()
     cfg.defrost()
     cfg.DATALOADER.NUM_WORKERS = workers
-    mapper = build_mapper(cfg, is_train=True)
     start = time.perf_counter()
     data = iter(Trainer.build_train_loader(cfg))
     for _ in range(warmup):
@@ -368,7 +366,7 @@ def data_loading_time(cfg, workers, warmup, batches):
     count = batches - half
     return {
         "data_workers": workers,
-        "data_mapper": type(getattr(mapper, "mapper", mapper)).__name__,  # unwrapped
+        "data_mapper": cfg.INPUT.DATASET_MAPPER_NAME,
         "data_train_datasets": list(cfg.DATASETS.TRAIN),
         "data_first_batches_s": first,
         "data_s_per_batch": seconds / count,

@@ -189,3 +189,19 @@ def test_unet_skip_carries_activated_input():
     y = block(x.clone())
     assert y.shape == (1, 4, 16, 16)
     torch.testing.assert_close(y[:, :2], nn.functional.leaky_relu(x, 0.2))
+
+
+def test_to_grayscale_is_pils_convert_l():
+    """The model-side conversion (Predictor gives RGB to a 1-channel model) = PIL's
+    ``convert("L")``, the official ``transforms.Grayscale``, on every input value."""
+    import numpy as np
+    from PIL import Image
+
+    from vision_plugins.gan.model import to_grayscale
+
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    rgb[0, :3] = [[0, 0, 0], [255, 255, 255], [255, 0, 128]]
+    ours = to_grayscale(torch.from_numpy(rgb).permute(2, 0, 1)[None].float())
+    assert ours.shape == (1, 1, 37, 41)
+    pil = np.asarray(Image.fromarray(rgb).convert("L"))
+    assert np.array_equal(ours[0, 0].numpy().astype(np.uint8), pil)

@@ -16,7 +16,6 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from torch.nn import functional as F
 
 from ..gan import (
-    GANLoss,
     ImagePool,
     build_discriminator,
     build_generator,
@@ -62,18 +61,21 @@ class CycleGAN(TranslationModel):
         output_nc=3,
         test_train_mode=True,
     ):
-        super().__init__(input_nc=input_nc, output_nc=output_nc, test_train_mode=test_train_mode)
+        super().__init__(
+            input_nc=input_nc,
+            output_nc=output_nc,
+            test_train_mode=test_train_mode,
+            gan_mode=gan_mode,
+            gan_weight=gan_weight,
+            gp_lambda=gp_lambda,
+        )
         if lambda_idt > 0 and input_nc != output_nc:
             raise ValueError(
                 f"MODEL.GAN.LOSS.LAMBDA_IDT={lambda_idt} needs MODEL.GAN.INPUT_NC == OUTPUT_NC "
                 f"(got {input_nc} and {output_nc}): the identity loss feeds B to G_A"
             )
         self.netG_A, self.netG_B, self.netD_A, self.netD_B = netG_A, netG_B, netD_A, netD_B
-        self.criterion_gan = GANLoss(gan_mode)
-        self.gan_mode = gan_mode
-        self.gan_weight = gan_weight
         self.lambda_A, self.lambda_B, self.lambda_idt = lambda_A, lambda_B, lambda_idt
-        self.gp_lambda = gp_lambda
         self.fake_A_pool = ImagePool(pool_size)
         self.fake_B_pool = ImagePool(pool_size)
 
@@ -90,16 +92,11 @@ class CycleGAN(TranslationModel):
         )
         return {
             **dict(zip(("netG_A", "netG_B", "netD_A", "netD_B"), nets)),
-            "gan_mode": g.LOSS.MODE,
-            "gan_weight": g.LOSS.GAN_WEIGHT,
             "lambda_A": g.LOSS.LAMBDA_A,
             "lambda_B": g.LOSS.LAMBDA_B,
             "lambda_idt": g.LOSS.LAMBDA_IDT,
             "pool_size": g.LOSS.POOL_SIZE,
-            "gp_lambda": g.LOSS.GP_LAMBDA,
-            "input_nc": g.INPUT_NC,
-            "output_nc": g.OUTPUT_NC,
-            "test_train_mode": g.TEST_TRAIN_MODE,
+            **cls.shared_config(cfg),
         }
 
     def generate(self, batched_inputs):

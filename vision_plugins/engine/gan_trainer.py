@@ -51,6 +51,7 @@ from detectron2.engine import DefaultTrainer, HookBase, SimpleTrainer, TrainerBa
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from detectron2.utils.logger import setup_logger
+from PIL import Image
 
 from ..checkpoint import Checkpointer
 from ..data import build_mapper
@@ -252,8 +253,6 @@ class ImageGridHook(HookBase):
         folder = os.path.join(self.output_dir, "images")
         os.makedirs(folder, exist_ok=True)
         array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        from PIL import Image
-
         Image.fromarray(array).save(os.path.join(folder, f"iter_{iteration:07d}.png"))
 
 

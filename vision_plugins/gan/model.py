@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..layers.modes import buffers_restored, training_mode
+from .losses import GANLoss
 
 __all__ = ["TranslationModel", "fast_inference_kernels", "to_grayscale"]
 
@@ -170,19 +171,39 @@ class TranslationModel(nn.Module):
 
     ``test_train_mode``: at evaluation the generators run in training mode -- dropout on,
     BatchNorm on the test batch's statistics -- as the official ``test.py`` does without
-    ``--eval`` (the running statistics are left untouched)."""
+    ``--eval`` (the running statistics are left untouched). ``gan_mode`` / ``gan_weight`` /
+    ``gp_lambda``: the adversarial loss (``criterion_gan``), the weight of its generator terms
+    and of the gradient penalty (``wgangp`` only). :meth:`shared_config` reads them all from
+    ``MODEL.GAN``."""
 
     players: Dict[str, Sequence[str]] = {}
     step_order: Sequence[str] = ()
     visual_names: Sequence[str] = ()
 
-    def __init__(self, *, input_nc, output_nc, test_train_mode):
+    def __init__(self, *, input_nc, output_nc, test_train_mode, gan_mode, gan_weight, gp_lambda):
         super().__init__()
         self.input_nc = input_nc
         self.output_nc = output_nc
         self.test_train_mode = test_train_mode
+        self.criterion_gan = GANLoss(gan_mode)
+        self.gan_mode = gan_mode
+        self.gan_weight = gan_weight
+        self.gp_lambda = gp_lambda
         self._cache = {}
         self._inference_weights = InferenceWeights()  # see fast_inference_kernels
+
+    @staticmethod
+    def shared_config(cfg):
+        """The constructor arguments of this base class, from ``MODEL.GAN``."""
+        g = cfg.MODEL.GAN
+        return {
+            "input_nc": g.INPUT_NC,
+            "output_nc": g.OUTPUT_NC,
+            "test_train_mode": g.TEST_TRAIN_MODE,
+            "gan_mode": g.LOSS.MODE,
+            "gan_weight": g.LOSS.GAN_WEIGHT,
+            "gp_lambda": g.LOSS.GP_LAMBDA,
+        }
 
     @property
     def device(self):

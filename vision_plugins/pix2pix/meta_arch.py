@@ -12,7 +12,6 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
 from ..gan import (
-    GANLoss,
     build_discriminator,
     build_generator,
     gradient_penalty,
@@ -51,14 +50,17 @@ class Pix2Pix(TranslationModel):
         output_nc=3,
         test_train_mode=True,
     ):
-        super().__init__(input_nc=input_nc, output_nc=output_nc, test_train_mode=test_train_mode)
+        super().__init__(
+            input_nc=input_nc,
+            output_nc=output_nc,
+            test_train_mode=test_train_mode,
+            gan_mode=gan_mode,
+            gan_weight=gan_weight,
+            gp_lambda=gp_lambda,
+        )
         self.netG = netG
         self.netD = netD
-        self.criterion_gan = GANLoss(gan_mode)
-        self.gan_mode = gan_mode
-        self.gan_weight = gan_weight
         self.lambda_l1 = lambda_l1
-        self.gp_lambda = gp_lambda
 
     @classmethod
     def from_config(cls, cfg):
@@ -72,13 +74,8 @@ class Pix2Pix(TranslationModel):
         return {
             "netG": netG,
             "netD": netD,
-            "gan_mode": g.LOSS.MODE,
-            "gan_weight": g.LOSS.GAN_WEIGHT,
             "lambda_l1": g.LOSS.LAMBDA_L1,
-            "gp_lambda": g.LOSS.GP_LAMBDA,
-            "input_nc": g.INPUT_NC,
-            "output_nc": g.OUTPUT_NC,
-            "test_train_mode": g.TEST_TRAIN_MODE,
+            **cls.shared_config(cfg),
         }
 
     def generate(self, batched_inputs):
