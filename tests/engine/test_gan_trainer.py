@@ -10,8 +10,11 @@ import pytest
 import torch
 from detectron2.utils.env import seed_all_rng
 
+from detectron2.modeling import META_ARCH_REGISTRY
+
 from vision_plugins.engine import Trainer, TwoPlayerTrainer, setup_cfg, trainer_class
-from vision_plugins.engine.gan_trainer import epoch_lambda
+from vision_plugins.engine.gan_trainer import epoch_lambda, multistep_lambda
+from vision_plugins.pix2pix.meta_arch import Pix2Pix
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PIX2PIX = "configs/Pix2Pix/pix2pix_unet64_synth.yaml"
@@ -35,6 +38,13 @@ def test_linear_policy_is_the_official_schedule():
     assert [epoch_lambda("step", 3, 3, decay_epochs=2)(e) for e in range(5)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01]
     )
+
+
+def test_multistep_policy_is_basicsr_schedule():
+    """BasicSR steps MultiStepLR(milestones, gamma) at the start of each iteration counted from 1:
+    with milestones (3, 5) the 1-based iterations 1-2 run at lr, 3-4 at lr/2, 5- at lr/4."""
+    rule = multistep_lambda((5, 3), 0.5)
+    assert [rule(it) for it in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
 
 
 def _trainer(tmp_path, *opts):
@@ -174,3 +184,44 @@ def test_phase_is_required_in_training(tmp_path):
     model = _trainer(tmp_path, "SOLVER.MAX_ITER", "1").model
     with pytest.raises(ValueError, match="TwoPlayerTrainer"):
         model([{"image": torch.zeros(3, 64, 64), "target": torch.zeros(3, 64, 64)}])
+
+
+@META_ARCH_REGISTRY.register()
+class _OnePlayerPix2PixForTest(Pix2Pix):
+    """Pix2Pix's generator alone on its L1 term: a one-player model."""
+
+    players = {"G": ("netG",)}
+    step_order = ("G",)
+
+    def player_losses(self, player):
+        fake_B, real_B = self._cache["fake_B"], self._cache["real_B"]
+        return {"loss_G_L1": self.lambda_l1 * torch.nn.functional.l1_loss(fake_B, real_B)}
+
+
+def test_one_player_model_trains_with_one_optimizer_and_the_multistep_policy(tmp_path):
+    trainer = _trainer(
+        tmp_path, "MODEL.META_ARCHITECTURE", "_OnePlayerPix2PixForTest", "SOLVER.MAX_ITER", "4",
+        "SOLVER.GAN.LR_POLICY", "multistep", "SOLVER.GAN.STEPS", "(2, 3)",
+        "SOLVER.GAN.GAMMA", "0.5", "SOLVER.GAN.WEIGHT_DECAY", "0.01",
+    )  # fmt: skip
+    assert set(trainer._trainer.optimizers) == {"G"}
+    assert trainer._trainer.optimizer.param_groups[0]["weight_decay"] == 0.01
+    before = {k: v.clone() for k, v in trainer.model.netD.state_dict().items()}
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    history = trainer.storage.history
+    assert [v for v, _ in history("lr").values()] == pytest.approx([2e-4, 1e-4, 5e-5, 5e-5])
+    assert "lr_D" not in trainer.storage.histories()
+    assert len(history("total_loss").values()) == 4  # detectron2 logs a lone term as total_loss
+    for k, v in trainer.model.netD.state_dict().items():  # no optimizer owns D
+        assert torch.equal(v, before[k]), k
+    state = torch.load(tmp_path / "model_final.pth", weights_only=False)["trainer"]
+    assert set(state["_trainer"]) == {"optimizer", "rng"}
+    assert set(state["hooks"]["TwoPlayerLRScheduler"]) == {"G"}
+    resumed = _trainer(
+        tmp_path, "MODEL.META_ARCHITECTURE", "_OnePlayerPix2PixForTest", "SOLVER.MAX_ITER", "5",
+        "SOLVER.GAN.LR_POLICY", "multistep", "SOLVER.GAN.STEPS", "(2, 3)",
+    )  # fmt: skip
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 4
+    assert resumed._trainer.optimizer.state_dict()["state"]  # Adam moments restored

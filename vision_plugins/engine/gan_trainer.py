@@ -5,7 +5,8 @@
 ``Pix2Pix`` / ``CycleGAN``) declares
 
 - ``players``: ``{"G": [module names], "D": [module names]}`` -- the parameters each optimizer
-  owns;
+  owns (a model without "D", e.g. a generator trained on pixel or perceptual losses only, has
+  one optimizer);
 - ``step_order``: the order of the players' updates in one iteration (pix2pix: D then G, so G's
   loss sees the updated D; CycleGAN: G then D);
 - ``forward(batched_inputs, phase=...)``: ``"generate"`` computes the fakes once per iteration
@@ -17,7 +18,8 @@ One iteration: generate, then for each player in ``step_order``: zero its gradie
 its loss sum, average its gradients over the processes, step its Adam. Every loss term of both
 players goes to ``metrics.json`` / TensorBoard through detectron2's writers (``total_loss`` is
 their sum). The learning rates follow the official ``linear`` / ``step`` / ``cosine`` policies
-stepped per epoch (``SOLVER.GAN.ITERS_PER_EPOCH``); both optimizers, both schedulers and the
+stepped per epoch (``SOLVER.GAN.ITERS_PER_EPOCH``), or ``multistep`` per iteration (BasicSR's);
+both optimizers, both schedulers and the
 random-number generators (torch, Python, numpy: dropout masks, ImagePool draws, augmentation) are
 saved in every checkpoint, and the data stream resumes at the sample where it stopped (for any
 number of loader workers: detectron2 gives each worker whole batches of the stream in turn), so
@@ -35,6 +37,7 @@ several times before one backward and the discriminators frozen inside the gener
 AMP is not used (``SOLVER.AMP.ENABLED`` is refused).
 """
 
+import bisect
 import logging
 import math
 import os
@@ -65,6 +68,7 @@ __all__ = [
     "TwoPlayerLRScheduler",
     "ImageGridHook",
     "epoch_lambda",
+    "multistep_lambda",
     "trainer_class",
 ]
 
@@ -90,7 +94,18 @@ def epoch_lambda(policy, n_epochs, n_epochs_decay, epoch_count=1, decay_epochs=5
         return lambda e: 0.1 ** (e // decay_epochs)
     if policy == "cosine":
         return lambda e: (1 + math.cos(math.pi * e / n_epochs)) / 2
-    raise ValueError(f"SOLVER.GAN.LR_POLICY={policy!r}: expected 'linear', 'step' or 'cosine'")
+    raise ValueError(
+        f"SOLVER.GAN.LR_POLICY={policy!r}: expected 'linear', 'step', 'cosine' or 'multistep'"
+    )
+
+
+def multistep_lambda(steps, gamma):
+    """LR multiplier of iteration ``it`` (0-based count of finished iterations): ``gamma`` to the
+    number of ``steps`` reached, as BasicSR's ``MultiStepRestartLR`` (without restarts), which
+    its training loop steps at the *start* of every iteration counted from 1: the 1-based
+    iteration ``steps[0]`` (0-based ``steps[0] - 1``) is the first at the multiplied LR."""
+    steps = sorted(steps)
+    return lambda it: gamma ** bisect.bisect_right(steps, it + 1)
 
 
 class _ResumableSampler(TrainingSampler):
@@ -108,12 +123,14 @@ class _ResumableSampler(TrainingSampler):
 
 class TwoPlayerStep(SimpleTrainer):
     """One iteration of a two-player model (see the module docstring). ``optimizer`` is G's
-    (detectron2's attribute), ``optimizer_d`` D's."""
+    (detectron2's attribute), ``optimizer_d`` D's (None for a one-player model)."""
 
-    def __init__(self, model, data_loader, optimizer, optimizer_d):
+    def __init__(self, model, data_loader, optimizer, optimizer_d=None):
         super().__init__(model, data_loader, optimizer)
         self.optimizer_d = optimizer_d
-        self.optimizers = {"G": optimizer, "D": optimizer_d}
+        self.optimizers = {"G": optimizer}
+        if optimizer_d is not None:
+            self.optimizers["D"] = optimizer_d
         self.world_size = comm.get_world_size()
         if self.world_size > 1:
             _broadcast(list(model.parameters()) + list(model.buffers()))
@@ -150,15 +167,15 @@ class TwoPlayerStep(SimpleTrainer):
         self._write_metrics(losses, data_time)
 
     def state_dict(self):
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict(),
-            "rng": _rng_state(),
-        }
+        state = {"optimizer": self.optimizer.state_dict(), "rng": _rng_state()}
+        if self.optimizer_d is not None:
+            state["optimizer_d"] = self.optimizer_d.state_dict()
+        return state
 
     def load_state_dict(self, state_dict):
         self.optimizer.load_state_dict(state_dict["optimizer"])
-        self.optimizer_d.load_state_dict(state_dict["optimizer_d"])
+        if self.optimizer_d is not None:
+            self.optimizer_d.load_state_dict(state_dict["optimizer_d"])
         self._resumed_rng = state_dict.get("rng")
 
 
@@ -201,7 +218,7 @@ def _set_rng_state(state):
 
 
 class TwoPlayerLRScheduler(HookBase):
-    """Steps the G and D schedulers after every iteration and logs both LRs (``lr``,
+    """Steps the G and D schedulers after every iteration and logs their LRs (``lr``,
     ``lr_D``); one hook holding both, so that both states are saved in the checkpoint
     (detectron2 saves only the first hook of a class)."""
 
@@ -211,6 +228,8 @@ class TwoPlayerLRScheduler(HookBase):
     def after_step(self):
         storage = self.trainer.storage
         for player, name in (("G", "lr"), ("D", "lr_D")):
+            if player not in self.schedulers:
+                continue
             opt = self.schedulers[player].optimizer
             storage.put_scalar(name, opt.param_groups[0]["lr"], smoothing_hint=False)
             self.schedulers[player].step()
@@ -279,7 +298,7 @@ class TwoPlayerTrainer(Trainer):
         model = self.build_model(cfg)
         optimizers = self.build_optimizers(cfg, model)
         data_loader = self.build_train_loader(cfg)
-        self._trainer = TwoPlayerStep(model, data_loader, optimizers["G"], optimizers["D"])
+        self._trainer = TwoPlayerStep(model, data_loader, optimizers["G"], optimizers.get("D"))
         self.iters_per_epoch = self.iterations_per_epoch(cfg)
         self.schedulers = self.build_lr_schedulers(cfg, optimizers, self.iters_per_epoch)
         self.scheduler = self.schedulers["G"]
@@ -291,15 +310,20 @@ class TwoPlayerTrainer(Trainer):
 
     @classmethod
     def build_optimizers(cls, cfg, model):
-        """One Adam per player (``SOLVER.GAN.BASE_LR_G`` / ``BASE_LR_D``, ``BETAS``), over the
-        parameters of the player's networks, as the official code."""
+        """One Adam per player of the model (``SOLVER.GAN.BASE_LR_G`` / ``BASE_LR_D``,
+        ``BETAS``, ``WEIGHT_DECAY``), over the parameters of the player's networks, as the
+        official code."""
         gan = cfg.SOLVER.GAN
         lrs = {"G": gan.BASE_LR_G, "D": gan.BASE_LR_D}
         return {
             player: torch.optim.Adam(
-                list(model.player_parameters(player)), lr=lrs[player], betas=tuple(gan.BETAS)
+                list(model.player_parameters(player)),
+                lr=lrs[player],
+                betas=tuple(gan.BETAS),
+                weight_decay=gan.WEIGHT_DECAY,
             )
             for player in ("G", "D")
+            if player in model.players
         }
 
     @classmethod
@@ -313,14 +337,22 @@ class TwoPlayerTrainer(Trainer):
 
     @classmethod
     def build_lr_schedulers(cls, cfg, optimizers, iters_per_epoch):
-        """Per-iteration ``LambdaLR`` s whose factor changes once per epoch (the official
-        schedulers are stepped at the end of each epoch)."""
+        """Per-iteration ``LambdaLR`` s: ``multistep`` changes the factor at the iterations of
+        ``SOLVER.GAN.STEPS``; the other policies once per epoch (the official schedulers are
+        stepped at the end of each epoch)."""
         gan = cfg.SOLVER.GAN
-        rule = epoch_lambda(
-            gan.LR_POLICY, gan.N_EPOCHS, gan.N_EPOCHS_DECAY, gan.EPOCH_COUNT, gan.LR_DECAY_ITERS
-        )
+        if gan.LR_POLICY == "multistep":
+            rule = multistep_lambda(gan.STEPS, gan.GAMMA)
+        else:
+            per_epoch = epoch_lambda(
+                gan.LR_POLICY, gan.N_EPOCHS, gan.N_EPOCHS_DECAY, gan.EPOCH_COUNT, gan.LR_DECAY_ITERS
+            )
+
+            def rule(it):
+                return per_epoch(it // iters_per_epoch)
+
         return {
-            player: torch.optim.lr_scheduler.LambdaLR(opt, lambda it: rule(it // iters_per_epoch))
+            player: torch.optim.lr_scheduler.LambdaLR(opt, rule)
             for player, opt in optimizers.items()
         }
 

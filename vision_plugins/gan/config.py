@@ -9,7 +9,10 @@ __all__ = ["add_gan_config"]
 
 
 def add_gan_config(cfg):
-    """Add the GAN keys to ``cfg`` (in place; new nodes only, no detectron2 default changes)."""
+    """Add the GAN keys to ``cfg`` (in place; new nodes only, no detectron2 default changes).
+    Idempotent: a cfg that has ``MODEL.GAN`` keeps it (other adders extend these nodes)."""
+    if "GAN" in cfg.MODEL:
+        return cfg
     g = cfg.MODEL.GAN = CN()
     # Generator: a vision_plugins.gan.GAN_GENERATOR_REGISTRY name. Official --netG: unet_256 =
     # UnetGenerator with NUM_DOWNS 8 (unet_128: 7); resnet_9blocks / resnet_6blocks =
@@ -76,9 +79,10 @@ def add_gan_config(cfg):
     s.BASE_LR_G = 2e-4
     s.BASE_LR_D = 2e-4
     s.BETAS = (0.5, 0.999)
-    # Per-epoch learning-rate policy (--lr_policy): linear (constant for N_EPOCHS, then linear
+    # Learning-rate policy (--lr_policy): per epoch linear (constant for N_EPOCHS, then linear
     # decay to 0 over N_EPOCHS_DECAY) | step (x0.1 every LR_DECAY_ITERS epochs) | cosine
-    # (over N_EPOCHS).
+    # (over N_EPOCHS); or per iteration multistep (x GAMMA at each iteration of STEPS, BasicSR's
+    # MultiStepLR).
     s.LR_POLICY = "linear"
     s.N_EPOCHS = 100
     s.N_EPOCHS_DECAY = 100
@@ -86,6 +90,11 @@ def add_gan_config(cfg):
     s.EPOCH_COUNT = 1
     # step policy: epochs between decays (--lr_decay_iters; counted in epochs officially too).
     s.LR_DECAY_ITERS = 50
+    # multistep policy: the iterations at which the learning rates are multiplied by GAMMA.
+    s.STEPS = ()
+    s.GAMMA = 0.5
+    # Adam's weight decay (L2 added to the gradients, torch.optim.Adam's weight_decay).
+    s.WEIGHT_DECAY = 0.0
     # Iterations per epoch; 0: len(training set) / SOLVER.IMS_PER_BATCH.
     s.ITERS_PER_EPOCH = 0
     # Every IMAGE_PERIOD iterations (and after the last), the current training batch's images
