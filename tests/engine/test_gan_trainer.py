@@ -41,10 +41,11 @@ def test_linear_policy_is_the_official_schedule():
 
 
 def test_multistep_policy_is_basicsr_schedule():
-    """BasicSR steps MultiStepLR(milestones, gamma) at the start of each iteration counted from 1:
-    with milestones (3, 5) the 1-based iterations 1-2 run at lr, 3-4 at lr/2, 5- at lr/4."""
+    """BasicSR steps MultiStepRestartLR(milestones, gamma) before each iteration but the first
+    (current_iter > 1): with milestones (3, 5) the 1-based iterations 1-3 run at lr, 4-5 at
+    lr/2, 6- at lr/4."""
     rule = multistep_lambda((5, 3), 0.5)
-    assert [rule(it) for it in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert [rule(it) for it in range(7)] == [1, 1, 1, 0.5, 0.5, 0.25, 0.25]
 
 
 def _trainer(tmp_path, *opts):
@@ -210,7 +211,7 @@ def test_one_player_model_trains_with_one_optimizer_and_the_multistep_policy(tmp
     trainer.resume_or_load(resume=False)
     trainer.train()
     history = trainer.storage.history
-    assert [v for v, _ in history("lr").values()] == pytest.approx([2e-4, 1e-4, 5e-5, 5e-5])
+    assert [v for v, _ in history("lr").values()] == pytest.approx([2e-4, 2e-4, 1e-4, 5e-5])
     assert "lr_D" not in trainer.storage.histories()
     assert len(history("total_loss").values()) == 4  # detectron2 logs a lone term as total_loss
     for k, v in trainer.model.netD.state_dict().items():  # no optimizer owns D

@@ -101,11 +101,12 @@ def epoch_lambda(policy, n_epochs, n_epochs_decay, epoch_count=1, decay_epochs=5
 
 def multistep_lambda(steps, gamma):
     """LR multiplier of iteration ``it`` (0-based count of finished iterations): ``gamma`` to the
-    number of ``steps`` reached, as BasicSR's ``MultiStepRestartLR`` (without restarts), which
-    its training loop steps at the *start* of every iteration counted from 1: the 1-based
-    iteration ``steps[0]`` (0-based ``steps[0] - 1``) is the first at the multiplied LR."""
+    number of ``steps`` reached, as BasicSR's ``MultiStepRestartLR`` (without restarts): its
+    training loop steps the scheduler before every iteration but the first (1-based
+    ``current_iter > 1``), so the iteration after ``steps[0]`` iterations is the first at the
+    multiplied LR."""
     steps = sorted(steps)
-    return lambda it: gamma ** bisect.bisect_right(steps, it + 1)
+    return lambda it: gamma ** bisect.bisect_right(steps, it)
 
 
 class _ResumableSampler(TrainingSampler):
