@@ -18,6 +18,14 @@ from .networks import (  # noqa: F401
     get_norm_layer,
     init_weights,
 )
+from .perceptual import (  # noqa: F401
+    PerceptualLoss,
+    VGGFeatures,
+    add_perceptual_config,
+    gram_matrix,
+    load_vgg,
+    total_variation,
+)
 from .registry import (  # noqa: F401
     GAN_DISCRIMINATOR_REGISTRY,
     GAN_GENERATOR_REGISTRY,
