@@ -5,7 +5,8 @@ plugins. Pure Python: no torch import and no extensions at build time.
 torch, torchvision or detectron2 (the user's own, which pip must not replace; ``make setup``
 installs them), nor OpenCV or panopticapi (see the README, "Installing into an existing detectron2
 environment"). Extras: ``[dev]`` (tests and linters), ``[opencv]`` (the headless OpenCV build, for
-an environment without ``cv2``)."""
+an environment without ``cv2``), ``[deploy]`` (onnx, onnxruntime, onnxscript: ONNX export and the
+ONNX Runtime backend, requirements/deploy.txt)."""
 
 import os
 import re
@@ -63,5 +64,9 @@ setup(
     package_dir={"vision_plugins": "vision_plugins", "vision_plugins.model_zoo.configs": "configs"},
     package_data={"vision_plugins.model_zoo.configs": _config_files()},
     install_requires=_requirements("runtime.txt"),
-    extras_require={"dev": _requirements("dev.txt"), "opencv": ["opencv-python-headless"]},
+    extras_require={
+        "dev": _requirements("dev.txt"),
+        "opencv": ["opencv-python-headless"],
+        "deploy": _requirements("deploy.txt"),
+    },
 )

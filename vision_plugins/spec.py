@@ -48,8 +48,9 @@ class ArchSpec:
     - ``evaluators``: ``(cfg, dataset_name, output_folder) -> list[DatasetEvaluator]``, added to
       the evaluators of the dataset's ``evaluator_type``.
     - ``converters``: names of the ``tools/convert_weights.py --arch`` converters it registers.
-    - ``exporter``: ``(model, cfg, batch) -> ({file: graph}, metadata)`` for
-      ``tools/export_model.py``.
+    - ``exporter``: ``(model, cfg) -> vision_plugins.export.Exportable`` (the graphs to export
+      to TorchScript / ONNX and the Python around them: ``tools/export_model.py``, the
+      ``Predictor`` backends; see ``vision_plugins/export/__init__.py``).
     - ``streaming``: inference carries state across the frames of a video (inputs with
       ``video_id``): evaluation runs whole videos in frame order in one process.
     - ``visualize``: ``(visualizer, rgb, predictions) -> (rgb, predictions)`` run by

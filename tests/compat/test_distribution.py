@@ -127,7 +127,7 @@ def test_environment_has_the_locked_versions():
 def test_lock_satisfies_its_inputs():
     """requirements/lock.txt is up to date with the files it is made from (else `make lock`)."""
     pins = _lock()
-    inputs = ["runtime.txt", "dev.txt", "detectron2.txt", "constraints.txt"]
+    inputs = ["runtime.txt", "dev.txt", "detectron2.txt", "deploy.txt", "constraints.txt"]
     for fname in inputs:
         for line in inst.read_requirements(os.path.join(REQ, fname)):
             req = Requirement(line)

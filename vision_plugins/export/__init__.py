@@ -1,18 +1,256 @@
-"""Shared export helpers. Each architecture declares its exporter in its spec
-(``ArchSpec.exporter``, used by ``tools/export_model.py``)."""
+"""Export of models to TorchScript and ONNX, and the backends that run the exported graphs.
+
+An architecture declares ``exporter=`` in its spec: ``exporter(model, cfg) -> Exportable`` (model
+in eval mode, weights loaded). The :class:`Exportable` is the whole inference of the model split
+in two:
+
+- ``graphs``: one or more :class:`ExportGraph`, each an ``nn.Module`` mapping tensors to a tuple
+  of tensors, holding the network **and every decoding step ONNX can express** (normalisation,
+  heatmap NMS by max-pool, top-k, box / landmark decoding, ...). These are what is exported.
+- ``__call__(batched_inputs, run) -> list[dict]``: the Python around the graphs: preprocess the
+  detectron2 input dicts (the ones ``Predictor`` / the evaluation loader make), call
+  ``run(graph_name, *tensors) -> tuple of tensors`` (any backend), then the architecture's **one**
+  post-processing function, the very function its eager ``forward`` calls (never two copies).
+
+So ``exportable(inputs, exportable.run_eager)`` equals ``model(inputs)``, and a backend only
+provides another ``run``::
+
+    from vision_plugins.export import export_model, load_backend
+    exportable = spec.exporter(model, cfg)
+    export_model(exportable, "onnx", "out/")            # out/model.onnx + out/export.json
+    backend = load_backend("onnxruntime", exportable, "out/")   # or exported=None: on the fly
+    outputs = exportable(batched_inputs, backend.run)
+
+Formats: ``torchscript`` (``torch.jit.trace``; ``<name>.ts``) for every graph; ``onnx``
+(``torch.onnx.export(dynamo=True)``, opset :data:`OPSET`; ``<name>.onnx``) unless a graph sets
+``onnx_unsupported`` (a reason naming the op), in which case ONNX export raises
+:class:`OnnxUnsupported` with that reason. ``dynamic_axes`` (``{input_name: {axis: label}}``)
+marks the inputs whose sizes vary (e.g. H and W for models tested at the image's own size); the
+other sizes are fixed to those of ``example_inputs``. Every exported file is checked against the
+eager module on ``check_inputs`` (default: ``example_inputs``) before ``export_model`` returns
+(ONNX in ONNX Runtime), within the graph's ``rtol`` / ``atol``; a mismatch raises naming the graph
+and output. ONNX needs the ``deploy`` extra (``pip install .[deploy]``: onnx, onnxruntime,
+onnxscript).
+
+Backends (:mod:`vision_plugins.export.backends`): ``eager`` (the graphs' modules),
+``torchscript``, ``onnxruntime``.
+"""
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import torch
+from torch import nn
 
-__all__ = ["check_against_eager"]
+__all__ = [
+    "ExportGraph",
+    "Exportable",
+    "OnnxUnsupported",
+    "FORMATS",
+    "OPSET",
+    "check_against_eager",
+    "export_graph",
+    "export_model",
+    "deploy_missing",
+]
+
+FORMATS = ("torchscript", "onnx")
+SUFFIX = {"torchscript": ".ts", "onnx": ".onnx"}
+OPSET = 19  # 19: the first opset with DeformConv (ONNX Runtime >= 1.16 runs it on CPU)
+
+
+class OnnxUnsupported(RuntimeError):
+    """ONNX cannot express a graph of this model (the message names the op); use TorchScript."""
+
+
+@dataclass
+class ExportGraph:
+    """One exported graph of a model (see the module docstring)."""
+
+    name: str  # file stem: "model", "keyframe", ...
+    module: nn.Module  # tensors -> tuple of tensors
+    example_inputs: Tuple[torch.Tensor, ...]
+    input_names: List[str]
+    output_names: List[str]
+    dynamic_axes: Optional[Dict[str, Dict[int, str]]] = None
+    onnx_unsupported: Optional[str] = None
+    check_inputs: Optional[List[Tuple[torch.Tensor, ...]]] = None  # default: [example_inputs]
+    rtol: float = 1e-4
+    atol: float = 1e-4
+
+    def __call__(self, *tensors):
+        with torch.no_grad():
+            out = self.module(*tensors)
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+class Exportable:
+    """What ``spec.exporter(model, cfg)`` returns. Subclasses set ``graphs`` (and ``meta``: what a
+    deployment needs to know, written to ``export.json``) and implement ``__call__``."""
+
+    graphs: List[ExportGraph] = []
+    meta: Dict = {}
+
+    def __init__(self, graphs=None, meta=None):
+        if graphs is not None:
+            self.graphs = list(graphs)
+        if meta is not None:
+            self.meta = dict(meta)
+
+    def graph(self, name) -> ExportGraph:
+        for g in self.graphs:
+            if g.name == name:
+                return g
+        raise KeyError(f"no graph {name!r}; graphs: {[g.name for g in self.graphs]}")
+
+    def run_eager(self, name, *tensors):
+        """``run`` of the eager backend: the graph's module itself."""
+        return self.graph(name)(*tensors)
+
+    @property
+    def formats(self):
+        """The formats every graph can be exported to."""
+        if any(g.onnx_unsupported for g in self.graphs):
+            return ("torchscript",)
+        return FORMATS
+
+    def __call__(self, batched_inputs, run) -> List[dict]:
+        raise NotImplementedError
+
+
+def deploy_missing():
+    """None when the ``deploy`` extra (onnx, onnxruntime, onnxscript) imports, else a message
+    naming what is missing and how to install it."""
+    missing = []
+    for name in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if not missing:
+        return None
+    return (
+        f"{', '.join(missing)} not installed: pip install 'vision_plugins[deploy]' (or make setup)"
+    )
+
+
+def _as_tuple(out):
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 @torch.no_grad()
 def check_against_eager(traced, eager, inputs, name, rtol=1e-4, atol=1e-4):
-    """Raise ``RuntimeError`` naming the graph and output when an exported graph's outputs differ
-    from the eager module's on ``inputs`` (a tuple of tensors)."""
-    for i, (a, b) in enumerate(zip(traced(*inputs), eager(*inputs))):
-        if not torch.allclose(a, b, rtol=rtol, atol=atol):
+    """Raise ``RuntimeError`` naming the graph and output when an exported graph's outputs
+    (``traced(*inputs)``, tensors or numpy arrays) differ from the eager module's on ``inputs``
+    (a tuple of tensors)."""
+    got, want = _as_tuple(traced(*inputs)), _as_tuple(eager(*inputs))
+    if len(got) != len(want):
+        raise RuntimeError(f"{name}: exported graph gives {len(got)} outputs, eager {len(want)}")
+    for i, (a, b) in enumerate(zip(got, want)):
+        a = torch.as_tensor(a)
+        if a.shape != b.shape:
+            raise RuntimeError(
+                f"{name}: exported output {i} has shape {tuple(a.shape)}, eager {tuple(b.shape)}"
+            )
+        if not a.dtype.is_floating_point:
+            if not torch.equal(a.to(b.dtype), b):
+                raise RuntimeError(f"{name}: exported output {i} (integer) differs from eager")
+        elif not torch.allclose(a, b, rtol=rtol, atol=atol):
             raise RuntimeError(
                 f"{name}: exported output {i} differs from the eager model by "
-                f"{(a - b).abs().max().item():.3g}"
+                f"{(a - b).abs().max().item():.3g} (rtol={rtol}, atol={atol})"
             )
+
+
+def _dynamic_shapes(graph):
+    """``dynamic_axes`` as ``torch.export`` dynamic shapes (one Dim per label, AUTO bounds)."""
+    if not graph.dynamic_axes:
+        return None
+    return tuple(
+        {axis: torch.export.Dim.AUTO for axis in graph.dynamic_axes.get(n, {})} or None
+        for n in graph.input_names
+    )
+
+
+def _export_onnx(graph, path):
+    if graph.onnx_unsupported:
+        raise OnnxUnsupported(f"{graph.name}: cannot export to ONNX: {graph.onnx_unsupported}")
+    missing = deploy_missing()
+    if missing:
+        raise RuntimeError(f"ONNX export needs the deploy extra: {missing}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            graph.module,
+            tuple(graph.example_inputs),
+            dynamic_shapes=_dynamic_shapes(graph),
+            input_names=list(graph.input_names),
+            output_names=list(graph.output_names),
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    program.save(path, external_data=False)
+
+
+def _export_torchscript(graph, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer / deprecation warnings
+        traced = torch.jit.trace(graph.module, tuple(graph.example_inputs), check_trace=False)
+        traced = torch.jit.freeze(traced.eval())  # weights as constants (BN folds into convs)
+        traced.save(path)
+
+
+@torch.no_grad()
+def export_graph(graph: ExportGraph, fmt: str, path: str, check: bool = True):
+    """Write ``graph`` to ``path`` in ``fmt`` and (``check``) compare the written file, loaded
+    back (ONNX: in ONNX Runtime), with the eager module on ``graph.check_inputs``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r}: one of {FORMATS}")
+    graph.module.eval()
+    (_export_onnx if fmt == "onnx" else _export_torchscript)(graph, path)
+    if check:
+        from .backends import load_graph
+
+        run = load_graph(fmt, path)
+        for inputs in graph.check_inputs or [graph.example_inputs]:
+            check_against_eager(
+                run, graph, tuple(inputs), f"{graph.name} ({fmt})", graph.rtol, graph.atol
+            )
+    return path
+
+
+def export_model(exportable: Exportable, fmt: str, output_dir: str, check=True, extra_meta=None):
+    """Export every graph of ``exportable`` to ``output_dir/<name><suffix>`` and write
+    ``export.json`` (format, graphs with input / output names, the exportable's ``meta``).
+    Returns the list of written graph files."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r}: one of {FORMATS}")
+    os.makedirs(output_dir, exist_ok=True)
+    files = []
+    for graph in exportable.graphs:
+        path = os.path.join(output_dir, graph.name + SUFFIX[fmt])
+        files.append(export_graph(graph, fmt, path, check=check))
+    meta = {
+        **(extra_meta or {}),
+        "format": fmt,
+        "graphs": {
+            g.name: {
+                "file": g.name + SUFFIX[fmt],
+                "inputs": list(g.input_names),
+                "outputs": list(g.output_names),
+                "dynamic_axes": {k: {str(a): v for a, v in d.items()} for k, d in
+                                 (g.dynamic_axes or {}).items()},  # fmt: skip
+                "tolerance": {"rtol": g.rtol, "atol": g.atol},
+            }
+            for g in exportable.graphs
+        },
+        **exportable.meta,
+    }
+    with open(os.path.join(output_dir, "export.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    return files

@@ -1,0 +1,132 @@
+"""The export API on a toy heatmap model: both formats round-trip through their backends with the
+eager outputs (dynamic H / W), the check against eager catches a wrong graph, a graph ONNX
+cannot express refuses ONNX with its reason, and backends on the fly equal backends on files."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from vision_plugins.export import (
+    Exportable,
+    ExportGraph,
+    OnnxUnsupported,
+    check_against_eager,
+    deploy_missing,
+    export_model,
+)
+from vision_plugins.export.backends import BACKENDS, load_backend
+
+needs_deploy = pytest.mark.skipif(deploy_missing() is not None, reason=str(deploy_missing()))
+
+
+class HeatmapNet(nn.Module):
+    """conv + BN + heatmap NMS by max-pool + top-k, the decoding the exporters put in graphs."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 1, 3, padding=1),
+        )
+        with torch.no_grad():
+            self.net[1].running_mean.uniform_(-1, 1)
+            self.net[1].running_var.uniform_(0.5, 2)
+
+    def forward(self, images):
+        heat = self.net(images).sigmoid()
+        heat = heat * (nn.functional.max_pool2d(heat, 3, 1, 1) == heat).to(heat.dtype)
+        scores, index = heat.flatten(1).topk(5)
+        ys = index // heat.shape[3]
+        return scores, ys, index - ys * heat.shape[3]  # not `%`: see the exporters' notes
+
+
+class Toy(Exportable):
+    def __init__(self, onnx_unsupported=None):
+        g = torch.Generator().manual_seed(1)
+        graph = ExportGraph(
+            "model",
+            HeatmapNet().eval(),
+            (torch.rand(1, 3, 32, 48, generator=g),),
+            ["images"],
+            ["scores", "ys", "xs"],
+            {"images": {2: "height", 3: "width"}},
+            onnx_unsupported=onnx_unsupported,
+            check_inputs=[(torch.rand(1, 3, 40, 24, generator=g),)],
+            atol=1e-5,
+        )
+        super().__init__([graph], {"input_format": "RGB"})
+
+    def __call__(self, batched_inputs, run):
+        out = []
+        for x in batched_inputs:
+            scores, ys, xs = run("model", x["image"][None])
+            out.append({"scores": scores[0], "points": torch.stack([xs[0], ys[0]], 1)})
+        return out
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(2)
+    return [
+        {"image": torch.rand(3, 56, 72, generator=g)},
+        {"image": torch.rand(3, 30, 20, generator=g)},
+    ]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_backends_match_eager_at_other_sizes(kind, tmp_path):
+    if kind == "onnxruntime" and deploy_missing():
+        pytest.skip(deploy_missing())
+    toy = Toy()
+    backend = load_backend(kind, toy, None)  # exported on the fly (and checked)
+    want = toy(_inputs(), toy.run_eager)
+    got = toy(_inputs(), backend.run)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a["scores"], b["scores"], rtol=0, atol=1e-5)
+        assert torch.equal(a["points"], b["points"])
+
+
+@needs_deploy
+def test_export_writes_files_and_metadata(tmp_path):
+    toy = Toy()
+    for fmt in ("onnx", "torchscript"):
+        files = export_model(toy, fmt, str(tmp_path), extra_meta={"config_file": "x.yaml"})
+        assert [f.rsplit("/", 1)[1] for f in files] == [
+            "model." + ("onnx" if fmt == "onnx" else "ts")
+        ]
+        meta = json.loads((tmp_path / "export.json").read_text())
+        assert meta["format"] == fmt and meta["input_format"] == "RGB"
+        assert meta["graphs"]["model"]["inputs"] == ["images"]
+        assert meta["graphs"]["model"]["dynamic_axes"] == {"images": {"2": "height", "3": "width"}}
+    kind = {"onnx": "onnxruntime", "torchscript": "torchscript"}
+    for fmt in ("onnx", "torchscript"):  # backends on the written files
+        export_model(toy, fmt, str(tmp_path / fmt))
+        b = load_backend(kind[fmt], toy, str(tmp_path / fmt))
+        assert torch.equal(
+            toy(_inputs(), b.run)[1]["points"], toy(_inputs(), toy.run_eager)[1]["points"]
+        )
+
+
+def test_check_against_eager_names_graph_and_output():
+    toy = Toy()
+    graph = toy.graphs[0]
+
+    def wrong(x):
+        s, y, xx = graph(x)
+        return s + 1e-3, y, xx
+
+    with pytest.raises(RuntimeError, match=r"model: exported output 0 differs .* by 0.001"):
+        check_against_eager(wrong, graph, graph.example_inputs, "model", atol=1e-5)
+
+
+def test_onnx_unsupported_names_the_op(tmp_path):
+    toy = Toy(onnx_unsupported="torchvision::deform_conv2d has no ONNX form")
+    assert toy.formats == ("torchscript",)
+    with pytest.raises(OnnxUnsupported, match="deform_conv2d"):
+        export_model(toy, "onnx", str(tmp_path))
+    with pytest.raises(RuntimeError, match="deform_conv2d.*torchscript"):
+        load_backend("onnxruntime", toy)
