@@ -19,11 +19,15 @@ __all__ = [
     "crop_masks",
     "decode_boxes",
     "encode_boxes",
-    "fast_nms",
+    "batched_cross_class_fast_nms",
+    "batched_fast_nms",
     "cross_class_fast_nms",
+    "fast_nms",
+    "gather_rows",
     "match_anchors",
     "point_form",
     "sanitize_coordinates",
+    "select_candidates",
 ]
 
 VARIANCES = (0.1, 0.2)  # SSD box-coding variances (centre, size)
@@ -182,6 +186,65 @@ def match_anchors(
     return conf, loc, idx
 
 
+def select_candidates(scores: torch.Tensor, conf_thresh: float) -> torch.Tensor:
+    """Official ``Detect`` candidate filter in a fixed shape: (B, P, C+1) softmax scores ->
+    (B, C, P) foreground scores where a prior whose best foreground score is <= ``conf_thresh``
+    gets -1 on every class (not a candidate: sorted after every candidate, never kept)."""
+    fg = scores[..., 1:]
+    candidate = fg.max(dim=-1, keepdim=True)[0] > conf_thresh
+    return fg.masked_fill(~candidate, -1.0).transpose(1, 2)
+
+
+def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """(B, P, D) rows at (B, ...) indices -> (B, ..., D)."""
+    b, d = x.shape[0], x.shape[-1]
+    flat = idx.reshape(b, -1, 1).expand(-1, -1, d)
+    return x.gather(1, flat).view(*idx.shape, d)
+
+
+def batched_fast_nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float = 0.5,
+    top_k: int = 200,
+    max_detections: int = 100,
+):
+    """Official per-class Fast NMS in fixed shapes (the exported graph runs it). ``boxes``
+    (B, P, 4), ``scores`` (B, C, P) foreground scores, -1 for non-candidates
+    (:func:`select_candidates`). Per class the ``top_k`` best candidates (whatever their score
+    for that class); a candidate is dropped if a higher-scored one of its class overlaps it by
+    IoU > ``iou_threshold`` (even if that one is itself dropped); the ``max_detections`` best
+    survivors over all classes, best first. Returns ``(prior indices (B, D), classes (B, D),
+    scores (B, D))``, D = min(max_detections, C·min(top_k, P)); score -1 = no detection.
+    ``topk`` replaces the official full sorts (same candidates in the same order up to exact
+    ties)."""
+    b, num_classes, num_priors = scores.shape
+    scores, idx = scores.topk(min(top_k, num_priors), dim=2)  # (B, C, K)
+    k = idx.shape[2]
+    cand = gather_rows(boxes, idx)  # (B, C, K, 4)
+    iou = box_iou(cand, cand).triu(diagonal=1)
+    keep = (iou.max(dim=2)[0] <= iou_threshold) & (scores >= 0)
+    scores = scores.masked_fill(~keep, -1.0).reshape(b, num_classes * k)
+    classes = torch.arange(num_classes, device=boxes.device).repeat_interleave(k)
+    scores, order = scores.topk(min(max_detections, num_classes * k), dim=1)
+    return idx.reshape(b, -1).gather(1, order), classes[order], scores
+
+
+def batched_cross_class_fast_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float = 0.5, top_k: int = 200
+):
+    """Official ``cc_fast_nms`` in fixed shapes: each candidate takes its best class; one Fast
+    NMS over the ``top_k`` best candidates regardless of class; every survivor is kept (the
+    official cross-class path applies no detection limit). Inputs and outputs as
+    :func:`batched_fast_nms`, D = min(top_k, P), best first with -1 where dropped."""
+    scores, classes = scores.max(dim=1)  # (B, P)
+    scores, idx = scores.topk(min(top_k, scores.shape[1]), dim=1)
+    cand = gather_rows(boxes, idx)
+    iou = box_iou(cand, cand).triu(diagonal=1)
+    keep = (iou.max(dim=1)[0] <= iou_threshold) & (scores >= 0)
+    return idx, classes.gather(1, idx), scores.masked_fill(~keep, -1.0)
+
+
 def fast_nms(
     boxes: torch.Tensor,
     coefs: torch.Tensor,
@@ -190,22 +253,13 @@ def fast_nms(
     top_k: int = 200,
     max_detections: int = 100,
 ):
-    """Official per-class Fast NMS. ``scores`` (C, N) foreground scores of the N candidates;
-    per class the ``top_k`` best candidates (whatever their score for that class), a candidate is
-    dropped if a higher-scored one of its class overlaps it by IoU > ``iou_threshold`` (even if
-    that one is itself dropped); the ``max_detections`` best survivors over all classes.
-    Returns ``(boxes, coefs, classes, scores)``. ``topk`` replaces the official full sorts
-    (same candidates in the same order up to exact ties; 4x faster on 19k anchors x 80 classes)."""
-    scores, idx = scores.topk(min(top_k, scores.shape[1]), dim=1)
-    num_classes, num_dets = idx.shape
-    boxes = boxes[idx.view(-1)].view(num_classes, num_dets, 4)
-    coefs = coefs[idx.view(-1)].view(num_classes, num_dets, -1)
-    iou = box_iou(boxes, boxes).triu_(diagonal=1)
-    keep = iou.max(dim=1)[0] <= iou_threshold
-    classes = torch.arange(num_classes, device=boxes.device)[:, None].expand_as(keep)[keep]
-    boxes, coefs, scores = boxes[keep], coefs[keep], scores[keep]
-    scores, order = scores.topk(min(max_detections, scores.shape[0]))
-    return boxes[order], coefs[order], classes[order], scores
+    """:func:`batched_fast_nms` of one image's candidates: ``boxes`` (N, 4), ``coefs`` (N, k),
+    ``scores`` (C, N) foreground scores. Returns the survivors ``(boxes, coefs, classes,
+    scores)``, best first."""
+    idx, classes, scores = batched_fast_nms(
+        boxes[None], scores[None], iou_threshold, top_k, max_detections
+    )
+    return _survivors(boxes, coefs, idx[0], classes[0], scores[0])
 
 
 def cross_class_fast_nms(
@@ -215,14 +269,18 @@ def cross_class_fast_nms(
     iou_threshold: float = 0.5,
     top_k: int = 200,
 ):
-    """Official ``cc_fast_nms``: each candidate takes its best class; one Fast NMS over the
-    ``top_k`` best candidates regardless of class; every survivor is returned, best first (at
-    most ``top_k``: the official cross-class path applies no detection limit)."""
-    scores, classes = scores.max(dim=0)
-    idx = scores.sort(0, descending=True)[1][:top_k]
-    iou = box_iou(boxes[idx], boxes[idx]).triu_(diagonal=1)
-    idx = idx[iou.max(dim=0)[0] <= iou_threshold]
-    return boxes[idx], coefs[idx], classes[idx], scores[idx]
+    """:func:`batched_cross_class_fast_nms` of one image's candidates (arguments and returns as
+    :func:`fast_nms`; at most ``top_k`` survivors)."""
+    idx, classes, scores = batched_cross_class_fast_nms(
+        boxes[None], scores[None], iou_threshold, top_k
+    )
+    return _survivors(boxes, coefs, idx[0], classes[0], scores[0])
+
+
+def _survivors(boxes, coefs, idx, classes, scores):
+    keep = scores >= 0
+    idx = idx[keep]
+    return boxes[idx], coefs[idx], classes[keep], scores[keep]
 
 
 def sanitize_coordinates(x1: torch.Tensor, x2: torch.Tensor, size: int, padding: int = 0):
@@ -235,10 +293,11 @@ def sanitize_coordinates(x1: torch.Tensor, x2: torch.Tensor, size: int, padding:
 
 def crop_masks(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> torch.Tensor:
     """Zero every pixel of mask n outside box n (relative x1y1x2y2), grown by ``padding``
-    pixels: (H, W, N) masks, (N, 4) boxes, as the official ``crop``."""
-    h, w, _ = masks.shape
-    x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], w, padding)
-    y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], h, padding)
+    pixels: ([B,] H, W, N) masks, ([B,] N, 4) boxes, as the official ``crop``."""
+    h, w = masks.shape[-3], masks.shape[-2]
+    x1, x2 = sanitize_coordinates(boxes[..., 0], boxes[..., 2], w, padding)
+    y1, y2 = sanitize_coordinates(boxes[..., 1], boxes[..., 3], h, padding)
+    x1, x2, y1, y2 = (t[..., None, None, :] for t in (x1, x2, y1, y2))
     cols = torch.arange(w, device=masks.device, dtype=x1.dtype)[None, :, None]
     rows = torch.arange(h, device=masks.device, dtype=x1.dtype)[:, None, None]
     keep = (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)

@@ -11,21 +11,22 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
-from detectron2.structures import BitMasks, Boxes, ImageList, Instances, PolygonMasks
+from detectron2.structures import BitMasks, ImageList, Instances, PolygonMasks
 from torch import nn
 
 from ..layers import ImagePreprocessor, ModulatedDeformConv2d, fold_batchnorm_at_inference
 from .box_ops import (
     YolactAnchorGenerator,
+    batched_cross_class_fast_nms,
+    batched_fast_nms,
     crop_masks,
-    cross_class_fast_nms,
     decode_boxes,
-    fast_nms,
-    sanitize_coordinates,
-    upsample_masks_in_boxes,
+    gather_rows,
+    select_candidates,
 )
 from .heads import FastMaskIoUNet, ProtoNet, YolactHead
 from .losses import YolactLossConfig, YolactTargets, yolact_losses
+from .postprocess import detections_to_instances
 
 __all__ = ["YOLACT"]
 
@@ -162,17 +163,50 @@ class YOLACT(ImagePreprocessor):
         )
 
     def inference(self, batched_inputs, images: ImageList, outputs):
-        """``[{"instances": Instances}]`` of ``forward_features`` outputs."""
+        """``[{"instances": Instances}]`` of ``forward_features`` outputs: :meth:`detect` (what
+        the exported graphs hold), then :func:`detections_to_instances` (what stays in Python,
+        the same function for every backend)."""
         loc, conf, coefs, priors, proto, _ = outputs
-        scores = F.softmax(conf, -1)
+        detections = self.detect(loc, conf, coefs, priors, proto)
         results = []
         for i, x in enumerate(batched_inputs):
             h, w = images.image_sizes[i]
-            boxes = decode_boxes(loc[i], priors)
             height, width = x.get("height", h), x.get("width", w)
-            instances = self.inference_single(boxes, scores[i], coefs[i], proto[i], height, width)
+            instances = detections_to_instances([d[i] for d in detections], height, width)
             results.append({"instances": instances})
         return results
+
+    def detect(self, loc, conf, coefs, priors, proto):
+        """Box decoding, softmax, Fast NMS, mask assembly and crop (and YOLACT++ mask scoring) of
+        a batch, in fixed shapes (exportable to ONNX): see :meth:`detections`."""
+        return self.detections(decode_boxes(loc, priors), F.softmax(conf, -1), coefs, proto)
+
+    def detections(self, boxes, scores, coefs, proto):
+        """Official ``Detect`` + the mask part of ``postprocess`` on a batch: ``boxes`` (B, P, 4)
+        relative x1y1x2y2, ``scores`` (B, P, C+1) softmax, ``coefs`` (B, P, k), ``proto``
+        (B, Hp, Wp, k). Returns ``(boxes (B, D, 4), scores (B, D), classes (B, D), masks
+        (B, D, Hp, Wp) cropped sigmoid [, mask_scores (B, D)])`` with D fixed (MAX_DETECTIONS,
+        TOP_K for cross-class NMS) and score -1 where there is no detection."""
+        candidates = select_candidates(scores, self.nms_conf_thresh)
+        if self.cross_class_nms:
+            idx, classes, scores = batched_cross_class_fast_nms(
+                boxes, candidates, self.nms_iou_thresh, self.nms_top_k
+            )
+        else:
+            idx, classes, scores = batched_fast_nms(
+                boxes, candidates, self.nms_iou_thresh, self.nms_top_k, self.max_detections
+            )
+        boxes, coefs = gather_rows(boxes, idx), gather_rows(coefs, idx)
+        n, hp, wp, k = proto.shape
+        masks = torch.sigmoid(proto.reshape(n, hp * wp, k) @ coefs.transpose(1, 2))
+        masks = masks.view(n, hp, wp, -1)
+        masks = crop_masks(masks, boxes).permute(0, 3, 1, 2).contiguous()
+        out = (boxes, scores, classes, masks)
+        if self.maskiou_net is not None:
+            n, d = masks.shape[:2]
+            iou = self.maskiou_net(masks.view(n * d, 1, *masks.shape[2:])).view(n, d, -1)
+            out += (scores * iou.gather(2, classes[..., None]).squeeze(2),)
+        return out
 
     def _targets(self, x, image_size) -> YolactTargets:
         h, w = image_size
@@ -194,39 +228,7 @@ class YOLACT(ImagePreprocessor):
 
     @torch.no_grad()
     def inference_single(self, boxes, scores, coefs, proto, height, width) -> Instances:
-        """Official ``Detect`` + ``postprocess`` for one image: ``boxes`` (P, 4) relative,
-        ``scores`` (P, C+1) softmax, ``coefs`` (P, k), ``proto`` (Hp, Wp, k)."""
-        result = Instances((height, width))
-        fg = scores[:, 1:]
-        keep = fg.max(dim=1)[0] > self.nms_conf_thresh
-        if not keep.any():
-            return _empty_instances(result, self.maskiou_net is not None, self.device)
-        candidates = fg[keep].t().contiguous()
-        args = (boxes[keep], coefs[keep], candidates, self.nms_iou_thresh, self.nms_top_k)
-        if self.cross_class_nms:
-            boxes, coefs, classes, scores = cross_class_fast_nms(*args)
-        else:
-            boxes, coefs, classes, scores = fast_nms(*args, self.max_detections)
-        masks = torch.sigmoid(proto @ coefs.t())
-        masks = crop_masks(masks, boxes).permute(2, 0, 1).contiguous()
-        if self.maskiou_net is not None:
-            iou = self.maskiou_net(masks[:, None]).gather(1, classes[:, None]).squeeze(1)
-            result.mask_scores = scores * iou
-        result.pred_masks = upsample_masks_in_boxes(masks, height, width)
-        x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
-        y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
-        result.pred_boxes = Boxes(torch.stack([x1, y1, x2, y2], 1))
-        result.scores = scores
-        result.pred_classes = classes
-        return result
-
-
-def _empty_instances(result, with_mask_scores, device):
-    h, w = result.image_size
-    result.pred_boxes = Boxes(torch.zeros(0, 4, device=device))
-    result.scores = torch.zeros(0, device=device)
-    result.pred_classes = torch.zeros(0, dtype=torch.long, device=device)
-    result.pred_masks = torch.zeros(0, h, w, dtype=torch.bool, device=device)
-    if with_mask_scores:
-        result.mask_scores = torch.zeros(0, device=device)
-    return result
+        """:meth:`detections` + :func:`detections_to_instances` for one image: ``boxes`` (P, 4)
+        relative, ``scores`` (P, C+1) softmax, ``coefs`` (P, k), ``proto`` (Hp, Wp, k)."""
+        detections = self.detections(boxes[None], scores[None], coefs[None], proto[None])
+        return detections_to_instances([d[0] for d in detections], height, width)
