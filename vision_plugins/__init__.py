@@ -34,6 +34,7 @@ from . import (  # noqa: F401,E402  (registration: shared registries, then every
     pix2pix,
     pose_hourglass,
     retinaface,
+    super_resolution,
     upsnet,
     vpsnet,
     yolact,
