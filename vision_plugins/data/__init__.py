@@ -16,6 +16,16 @@ from .image_io import (  # noqa: F401
 from .mappers import MAPPER_REGISTRY, DataLoadError, DatasetMapper, build_mapper  # noqa: F401
 from .mpii import register_builtin_mpii
 from .panoptic import register_builtin_panoptic, register_panoptic_dataset  # noqa: F401
+from .super_resolution import (  # noqa: F401
+    SRMapper,
+    add_sr_input_config,
+    build_sr_test_augmentation,
+    imresize,
+    register_builtin_sr,
+    register_sr_hr_folder,
+    register_sr_paired,
+    register_synthetic_sr,
+)
 from .synthetic import SYNTHETIC_DATASETS, ensure_generated, register_all_synthetic
 from .transforms import FixedSizeResize, build_test_augmentation, native_resolution  # noqa: F401
 from .translation import (  # noqa: F401
@@ -56,3 +66,5 @@ register_builtin_video_panoptic()
 register_builtin_youtube_vis()
 register_builtin_widerface()
 register_builtin_translation()
+register_synthetic_sr()
+register_builtin_sr()
