@@ -30,6 +30,7 @@ from . import (  # noqa: F401,E402  (registration: shared registries, then every
     data,
     densepose_uv,
     evaluation,
+    fast_neural_style,
     mask_rcnn,
     pix2pix,
     pose_hourglass,

@@ -130,7 +130,7 @@ def load_vgg(arch="vgg19", weights="", depth=None, seed=0):
                     f"{tuple(state[key].shape)}, torchvision's {arch} has {tuple(value.shape)}"
                 )
         net.load_state_dict({k: state[k] for k in own})
-    else:
+    elif not next(net.parameters()).is_meta:  # (meta: shapes only, e.g. converter checks)
         generator = torch.Generator().manual_seed(int(seed))
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
