@@ -20,10 +20,11 @@ Inputs and outputs (the super-resolution contract): the dataset dicts (``SRMappe
   **not rounded** (BasicSR computes it in float from the uint8 image: its float32 ``/ 255``
   step differs by < 1e-5).
 - **PSNR** = ``10 log10(255² / MSE)`` per image (``data_range`` 255 for Y as for RGB, as BasicSR),
-  averaged over images (``inf`` for an exact output). **SSIM**: Gaussian window 11, sigma 1.5,
+  averaged over images (``inf`` for an exact output), in float64. **SSIM**: Gaussian window 11, sigma 1.5,
   K1 0.01, K2 0.03, ``data_range`` 255, mean over the valid region (Wang et al.; BasicSR's
   ``_ssim`` with ``cv2.filter2D`` ``[5:-5, 5:-5]``), over the channels for RGB, then the images.
-  Both come from :func:`vision_plugins.evaluation.translation.paired_metrics`.
+  SSIM comes from :func:`vision_plugins.evaluation.translation.paired_metrics`; fewer than
+  11 × 11 pixels: NaN.
 - **sharpness** (:func:`~vision_plugins.evaluation.translation.gradient_magnitude`): mean
   gradient magnitude of the outputs over that of the targets (1 = as sharp as HR; an MSE-trained
   upscaler is below 1).
@@ -42,6 +43,7 @@ Results: ``{"super_resolution": {"PSNR_Y", "SSIM_Y", "PSNR", "SSIM", "sharpness"
 
 import copy
 import logging
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -80,6 +82,7 @@ logger = logging.getLogger(__name__)
 
 #: BT.601 luma weights (for R, G, B in 0..1; Y in 16..235), BasicSR's / MATLAB's rgb2ycbcr
 Y_WEIGHTS = (65.481, 128.553, 24.966)
+SSIM_WINDOW = 11  # Gaussian window side of SSIM
 
 
 @register_config
@@ -125,15 +128,28 @@ def quantize(image):
 
 def sr_metrics(output, target, border: int):
     """``{"PSNR_Y", "SSIM_Y", "PSNR", "SSIM"}`` of one (3, H, W) RGB 0..255 output against its
-    target, ``border`` pixels cropped (both used as given: quantise the output first)."""
+    target, ``border`` pixels cropped (both used as given: quantise the output first). SSIM is
+    NaN when less than 11 × 11 pixels are left (no valid window)."""
     output = crop_border(torch.as_tensor(output).double(), border).contiguous()
     target = crop_border(torch.as_tensor(target).double(), border).contiguous()
     if output.shape != target.shape:
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ")
-    rgb = paired_metrics(output, target)
-    y = paired_metrics(rgb_to_y(output), rgb_to_y(target))
-    return {"PSNR_Y": float(y["PSNR"][0]), "SSIM_Y": float(y["SSIM"][0]),
-            "PSNR": float(rgb["PSNR"][0]), "SSIM": float(rgb["SSIM"][0])}  # fmt: skip
+    if min(output.shape[-2:]) < SSIM_WINDOW:  # no valid SSIM window: PSNR only
+        nan = float("nan")
+        return {"PSNR_Y": _psnr(rgb_to_y(output), rgb_to_y(target)), "SSIM_Y": nan,
+                "PSNR": _psnr(output, target), "SSIM": nan}  # fmt: skip
+    y_out, y_target = rgb_to_y(output), rgb_to_y(target)
+    return {"PSNR_Y": _psnr(y_out, y_target),
+            "SSIM_Y": float(paired_metrics(y_out, y_target)["SSIM"][0]),
+            "PSNR": _psnr(output, target),
+            "SSIM": float(paired_metrics(output, target)["SSIM"][0])}  # fmt: skip
+
+
+def _psnr(output, target):
+    """``10 log10(255² / MSE)`` in float64 (torchmetrics' PSNR takes the log of its float32
+    ``data_range``: about 1e-6 dB off)."""
+    mse = float(((output - target) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def bicubic_upsample(lr, scale: int):
