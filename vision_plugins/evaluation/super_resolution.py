@@ -19,12 +19,14 @@ Inputs and outputs (the super-resolution contract): the dataset dicts (``SRMappe
   BT.601 luma in 16..235, BasicSR's ``rgb2ycbcr(y_only=True)`` / MATLAB's ``rgb2ycbcr``), float64,
   **not rounded** (BasicSR computes it in float from the uint8 image: its float32 ``/ 255``
   step differs by < 1e-5).
-- **PSNR** = ``10 log10(255² / MSE)`` per image (``data_range`` 255 for Y as for RGB, as BasicSR),
-  averaged over images (``inf`` for an exact output), in float64. **SSIM**: Gaussian window 11, sigma 1.5,
-  K1 0.01, K2 0.03, ``data_range`` 255, mean over the valid region (Wang et al.; BasicSR's
-  ``_ssim`` with ``cv2.filter2D`` ``[5:-5, 5:-5]``), over the channels for RGB, then the images.
-  SSIM comes from :func:`vision_plugins.evaluation.translation.paired_metrics`; fewer than
-  11 × 11 pixels: NaN.
+- **PSNR** = ``10 log10(255² / MSE)`` per image (``data_range`` 255 for Y as for RGB, as
+  BasicSR), averaged over images (``inf`` for an exact output), in float64. **SSIM**: Gaussian
+  window 11, sigma 1.5, K1 0.01, K2 0.03, ``data_range`` 255, mean over the valid region
+  (Wang et al.; BasicSR's ``_ssim`` keeps ``[5:-5, 5:-5]`` of its ``cv2.filter2D`` maps), over
+  the channels for RGB, then the images; from
+  :func:`vision_plugins.evaluation.translation.paired_metrics`. Under 11 × 11 pixels: NaN.
+- **Order** (BasicSR's ``calculate_psnr`` / ``calculate_ssim``): crop the border, then convert
+  to Y.
 - **sharpness** (:func:`~vision_plugins.evaluation.translation.gradient_magnitude`): mean
   gradient magnitude of the outputs over that of the targets (1 = as sharp as HR; an MSE-trained
   upscaler is below 1).
