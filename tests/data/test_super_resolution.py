@@ -29,6 +29,7 @@ from vision_plugins.data.super_resolution import (
     register_synthetic_sr,
     render_sr_image,
     resize_weights,
+    sr_lr_image,
 )
 from vision_plugins.data.synthetic import ensure_generated
 from vision_plugins.data.synthetic.common import image_rng
@@ -492,3 +493,19 @@ def test_mapper_paired_and_errors(tmp_path):
         SRMapper(is_train=True, scale=4, gt_size=128)(d)
     with pytest.raises(ValueError, match="dataset_layout='aligned'"):
         SRMapper(is_train=False)({"file_name": d["file_name"], "dataset_layout": "aligned"})
+
+
+def test_mapper_single_lr_image_and_sr_lr_image(tmp_path):
+    """A bare dict is one LR image (what Predictor gets); sr_lr_image gives every layout's
+    model input."""
+    d, hr = _sr_dict(tmp_path, seed=8, h=45, w=38)
+    m = SRMapper(is_train=False, scale=4)
+    bare = m({"file_name": d["file_name"], "image_id": 3})
+    assert "target" not in bare and (bare["height"], bare["width"]) == (45, 38)
+    np.testing.assert_array_equal(_hwc(bare["image"]), hr)
+    np.testing.assert_array_equal(sr_lr_image({"file_name": d["file_name"]}, 4), hr)
+    out = m(d)
+    np.testing.assert_array_equal(sr_lr_image(d, 4), _hwc(out["image"]))
+    np.testing.assert_array_equal(sr_lr_image(d, 4, "BGR"), _hwc(out["image"])[:, :, ::-1])
+    with pytest.raises(ValueError, match="cannot train"):
+        SRMapper(is_train=True, scale=4, gt_size=8)({"file_name": d["file_name"]})

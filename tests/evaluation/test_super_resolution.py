@@ -230,7 +230,9 @@ def test_evaluator_with_mapper_outputs(tmp_path):
     hr = np.random.default_rng(2).integers(0, 256, (40, 44, 3), dtype=np.uint8)
     path = str(tmp_path / "hr.png")
     cv2.imwrite(path, hr[:, :, ::-1].copy())
-    d = SRMapper(is_train=False, scale=2)({"file_name": path, "image_id": 0})
+    d = SRMapper(is_train=False, scale=2)(
+        {"file_name": path, "image_id": 0, "dataset_layout": "sr_hr"}
+    )
     ev = SREvaluator("x", distributed=False)
     ev.process([d], [{"image": d["target"]}])
     res = ev.evaluate()["super_resolution"]

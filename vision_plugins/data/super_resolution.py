@@ -101,6 +101,8 @@ __all__ = [
     "SR_SYNTHETIC_SPECS",
     "register_synthetic_sr",
     "SRMapper",
+    "load_sr_pair",
+    "sr_lr_image",
     "build_sr_test_augmentation",
 ]
 
@@ -568,7 +570,8 @@ class SRMapper:
 
     Test mode: the whole images; ``augmentations`` (the config's test transform,
     :func:`build_sr_test_augmentation`: none) are applied to the LR image and must keep its
-    size.
+    size. A dict without ``dataset_layout`` (a bare ``{"file_name": ...}``) is one LR image:
+    ``"image"`` is the file as ``Predictor`` would give it, no ``"target"`` (test mode only).
     """
 
     @configurable
@@ -614,38 +617,13 @@ class SRMapper:
         return (f"SRMapper({mode}, scale={self.scale}, gt_size={self.gt_size}, "
                 f"use_hflip={self.use_hflip}, use_rot={self.use_rot})")  # fmt: skip
 
-    def _pair_sizes(self, d, hr):
-        """``(hr, lr or None)``: the HR image mod-cropped, and the paired LR image."""
-        s = self.scale
-        layout = d.get("dataset_layout", "sr_hr")
-        if layout == "sr_hr":
-            hr = mod_crop(hr, s)
-            if hr.shape[0] < s or hr.shape[1] < s:
-                raise ValueError(f"HR image {d['file_name']!r} is smaller than the scale {s}")
-            return hr, None
-        if layout != "sr_paired":
-            raise ValueError(
-                f"dataset dict of {d.get('file_name')!r} has dataset_layout={layout!r}: expected "
-                f"'sr_hr' or 'sr_paired'"
-            )
-        if int(d.get("sr_scale", s)) != s:
-            raise ValueError(
-                f"dataset pairs of scale {d['sr_scale']} but INPUT.SR.SCALE={s} "
-                f"({d['file_name']!r})"
-            )
-        lr = read_image(d["lr_file_name"], "RGB")
-        lh, lw = lr.shape[:2]
-        if (hr.shape[0] // s, hr.shape[1] // s) != (lh, lw):
-            raise ValueError(
-                f"LR image {d['lr_file_name']!r} is {lw}x{lh} but HR image {d['file_name']!r} "
-                f"is {hr.shape[1]}x{hr.shape[0]} (scale {s})"
-            )
-        return hr[: lh * s, : lw * s], lr
-
     def __call__(self, dataset_dict: dict) -> dict:
         d = dict(dataset_dict)
         s = self.scale
-        hr, lr = self._pair_sizes(d, read_image(d["file_name"], "RGB"))
+        layout = d.get("dataset_layout", "single")
+        if layout == "single":
+            return self._map_single(d)
+        hr, lr = load_sr_pair(d, s)
         h, w = hr.shape[0] // s, hr.shape[1] // s
         if self.is_train:
             p = self.gt_size // s
@@ -666,21 +644,82 @@ class SRMapper:
             rot90 = self.use_rot and random.random() < 0.5
             lr, hr = (_augment(x, hflip, vflip, rot90) for x in (lr, hr))
         else:
-            if lr is None:
-                lr = imresize(hr, output_shape=(h, w))
-            aug_input = T.AugInput(lr)
-            self.augmentations(aug_input)
-            if aug_input.image.shape[:2] != lr.shape[:2]:
-                raise ValueError(
-                    f"the test transform changed the LR image size from {lr.shape[:2]} to "
-                    f"{aug_input.image.shape[:2]}: super-resolution targets need the identity"
-                )
-            lr = aug_input.image
+            lr = self._test_transform(imresize(hr, output_shape=(h, w)) if lr is None else lr)
         d["image"] = _to_tensor(lr, self.image_format)
         d["target"] = _to_tensor(hr, self.image_format)
         d["height"], d["width"] = lr.shape[:2]
         d["sr_scale"] = s
         return d
+
+    def _test_transform(self, lr):
+        aug_input = T.AugInput(lr)
+        self.augmentations(aug_input)
+        if aug_input.image.shape[:2] != lr.shape[:2]:
+            raise ValueError(
+                f"the test transform changed the LR image size from {lr.shape[:2]} to "
+                f"{aug_input.image.shape[:2]}: super-resolution targets need the identity"
+            )
+        return aug_input.image
+
+    def _map_single(self, d):
+        """A bare ``{"file_name", ...}`` dict: the file is the LR input (no target), as
+        ``Predictor`` takes a picture."""
+        if self.is_train:
+            raise ValueError(
+                f"{d.get('file_name')!r}: a dict without dataset_layout is one LR image with no "
+                f"HR target and cannot train; register the HR images with register_sr_hr_folder "
+                f"or register_sr_paired"
+            )
+        lr = self._test_transform(read_image(d["file_name"], "RGB"))
+        d["image"] = _to_tensor(lr, self.image_format)
+        d["height"], d["width"] = lr.shape[:2]
+        d["sr_scale"] = self.scale
+        return d
+
+
+def load_sr_pair(dataset_dict: dict, scale: int):
+    """``(hr, lr or None)`` of an ``sr_hr`` / ``sr_paired`` dict as H × W × 3 RGB uint8 arrays:
+    the HR image mod-cropped to ``scale`` (for pairs: to ``scale`` × the LR size), and the LR
+    file of a pair (None for ``sr_hr``: the LR is :func:`imresize` of the HR image)."""
+    d, s = dataset_dict, int(scale)
+    layout = d.get("dataset_layout")
+    if layout not in ("sr_hr", "sr_paired"):
+        raise ValueError(
+            f"dataset dict of {d.get('file_name')!r} has dataset_layout={layout!r}: expected "
+            f"'sr_hr', 'sr_paired' or none (one LR image)"
+        )
+    hr = read_image(d["file_name"], "RGB")
+    if layout == "sr_hr":
+        hr = mod_crop(hr, s)
+        if hr.shape[0] < s or hr.shape[1] < s:
+            raise ValueError(f"HR image {d['file_name']!r} is smaller than the scale {s}")
+        return hr, None
+    if int(d.get("sr_scale", s)) != s:
+        raise ValueError(
+            f"dataset pairs of scale {d['sr_scale']} but INPUT.SR.SCALE={s} ({d['file_name']!r})"
+        )
+    lr = read_image(d["lr_file_name"], "RGB")
+    lh, lw = lr.shape[:2]
+    if (hr.shape[0] // s, hr.shape[1] // s) != (lh, lw):
+        raise ValueError(
+            f"LR image {d['lr_file_name']!r} is {lw}x{lh} but HR image {d['file_name']!r} "
+            f"is {hr.shape[1]}x{hr.shape[0]} (scale {s})"
+        )
+    return hr[: lh * s, : lw * s], lr
+
+
+def sr_lr_image(dataset_dict: dict, scale: int, image_format: str = "RGB") -> np.ndarray:
+    """The whole LR image (H × W × 3 uint8, ``image_format`` channel order) the model gets for a
+    dataset dict in test mode: the LR file of a pair, :func:`imresize` of the mod-cropped HR
+    image of an ``sr_hr`` dict, the file itself for a bare dict -- e.g. to hand it to
+    ``Predictor`` and compare with the evaluation loader."""
+    if dataset_dict.get("dataset_layout", "single") == "single":
+        lr = read_image(dataset_dict["file_name"], "RGB")
+    else:
+        hr, lr = load_sr_pair(dataset_dict, scale)
+        if lr is None:
+            lr = imresize(hr, output_shape=(hr.shape[0] // scale, hr.shape[1] // scale))
+    return np.ascontiguousarray(lr[:, :, ::-1]) if image_format == "BGR" else lr
 
 
 def build_sr_test_augmentation(cfg) -> List[T.Augmentation]:
