@@ -112,32 +112,52 @@ class CenterNetOAP(ImagePreprocessor):
             targets = [self.targets(x["instances"], out_h, out_w) for x in batched_inputs]
             losses = [self.losses(*out, targets) for out in outs]
             return {k: sum(x[k] for x in losses) / len(losses) for k in losses[0]}
-        x = images.tensor
+        scores, classes, boxes = self.inference_raw(images.tensor)
+        return self.postprocess(scores, classes, boxes, batched_inputs, images.image_sizes)
+
+    def inference_raw(self, x):
+        """Normalised padded images (N, 3, H, W) -> the K best peaks of each image: ``scores``,
+        ``classes`` (N, K) and ``boxes`` (N, K, 4) XYXY in input pixels (flip test included).
+        The exported graph (``vision_plugins/centernet/export.py``)."""
         hm, wh, reg = self.forward_heads(torch.cat([x, x.flip(-1)]) if self.flip_test else x)
         heat = hm.sigmoid()
         if self.flip_test:  # official: average heatmap and size with the mirrored image's
             n = len(x)
             heat = (heat[:n] + heat[n:].flip(-1)) / 2
             wh, reg = (wh[:n] + wh[n:].flip(-1)) / 2, reg[:n]
+        return self.decode_batch(heat, wh, reg)
+
+    def postprocess(self, scores, classes, boxes, batched_inputs, image_sizes):
+        """The one post-processing of the eager and exported paths: ``Instances`` per image,
+        ``detector_postprocess`` to the input's height / width."""
         results = []
-        for i, (x, size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            r = self.decode(heat[i : i + 1], wh[i : i + 1], reg[i : i + 1], size)
+        for i, (x, size) in enumerate(zip(batched_inputs, image_sizes)):
+            r = self._instances(scores[i], classes[i], boxes[i], size)
             h, w = x.get("height", size[0]), x.get("width", size[1])
             results.append({"instances": detector_postprocess(r, h, w)})
         return results
 
-    def decode(self, heat, wh, reg, image_size) -> Instances:
+    def decode_batch(self, heat, wh, reg):
         """Official ``ctdet_decode`` (K peaks; box = centre + offset ± size / 2 in output pixels),
-        scaled by the stride to input pixels."""
+        scaled by the stride to input pixels: ``(scores, classes, boxes)`` (N, K), (N, K, 4)."""
         scores, classes, ys, xs = topk_peaks(heat, self.topk)
         off, size = gather_at(reg, ys, xs), gather_at(wh, ys, xs)  # (N, K, 2)
         cx, cy = xs.float() + off[..., 0], ys.float() + off[..., 1]
         boxes = torch.stack([cx - size[..., 0] / 2, cy - size[..., 1] / 2,
                              cx + size[..., 0] / 2, cy + size[..., 1] / 2], -1)  # fmt: skip
+        return scores, classes, boxes * self.stride
+
+    def decode(self, heat, wh, reg, image_size) -> Instances:
+        """:meth:`decode_batch` of the first image as ``Instances``."""
+        scores, classes, boxes = self.decode_batch(heat, wh, reg)
+        return self._instances(scores[0], classes[0], boxes[0], image_size)
+
+    @staticmethod
+    def _instances(scores, classes, boxes, image_size) -> Instances:
         result = Instances(image_size)
-        result.pred_boxes = Boxes(boxes[0] * self.stride)
-        result.scores = scores[0]
-        result.pred_classes = classes[0]
+        result.pred_boxes = Boxes(boxes)
+        result.scores = scores
+        result.pred_classes = classes
         return result
 
     def targets(self, instances: Instances, out_h: int, out_w: int):

@@ -6,6 +6,7 @@ from ..data import native_resolution
 from ..spec import ArchSpec, CountCheck, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
 from .config import add_centernet_oap_config
+from .export import export_centernet_oap
 from .mapper import CenterNetMapper
 
 SPEC = register_spec(
@@ -19,6 +20,7 @@ SPEC = register_spec(
         test_augmentation=native_resolution,
         mappers=(CenterNetMapper,),
         converters=("centernet_oap_hg", "centernet_oap_res18", "centernet_oap_resdcn18"),
+        exporter=export_centernet_oap,
         official_runner="tests.official.centernet_oap:runner",
     )
 )

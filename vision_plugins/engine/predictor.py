@@ -10,8 +10,32 @@ from detectron2.modeling import build_model
 
 from ..checkpoint import Checkpointer
 from ..data import array_to_bgr, build_test_augmentation
+from ..export.backends import BACKENDS, ExportedModel, load_backend
+from ..spec import SPECS, spec_for
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "exported_model"]
+
+
+def exported_model(cfg, model, backend, exported=None, threads=None):
+    """``model`` (eval mode) run through ``backend``: ``ExportedModel`` (callable on a list of
+    input dicts, like the model) of its spec's exporter's graphs; ``exported``: a directory of
+    exported files or None (exported on the fly)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: one of {BACKENDS}")
+    spec = spec_for(cfg)
+    if spec is None or spec.exporter is None:
+        available = sorted(k for k, s in SPECS.items() if s.exporter is not None)
+        raise ValueError(
+            f"backend {backend!r}: MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} has "
+            f"no exporter (available: {available}); use backend 'eager'"
+        )
+    exportable = spec.exporter(model.eval(), cfg)
+    if isinstance(exportable, tuple):
+        raise ValueError(
+            f"backend {backend!r}: the {cfg.MODEL.META_ARCHITECTURE} exporter predates the "
+            "backends (TorchScript files only); use backend 'eager'"
+        )
+    return ExportedModel(exportable, load_backend(backend, exportable, exported, threads))
 
 
 class Predictor:
@@ -25,6 +49,13 @@ class Predictor:
     files (``vision_plugins.data.image_io``; read files with its ``read_image``). It returns the
     model's output dict for it (``instances`` etc. in original-image coordinates).
 
+    ``backend``: ``"eager"`` (the model itself), ``"torchscript"`` or ``"onnxruntime"``: the
+    model's exported graphs (its spec's ``exporter``, ``vision_plugins.export``) run in that
+    runtime, with the same pre- and post-processing; ``exported`` is a directory written by
+    ``tools/export_model.py`` in the matching format, or None: the graphs are exported on the fly
+    (into a temporary directory, checked against eager). ``threads``: ONNX Runtime's intra-op
+    threads (default: torch's).
+
     ``predictor(image, **extra)`` adds the ``extra`` keys to the model's input dict, e.g.
     ``video_id`` and ``frame_id`` for a video model (VPSNet carries state across the frames of a
     ``video_id``); models that do not read a key ignore it. ``image``, ``height`` and ``width``
@@ -33,7 +64,7 @@ class Predictor:
 
     OWN_KEYS = ("image", "height", "width")
 
-    def __init__(self, cfg, model=None):
+    def __init__(self, cfg, model=None, backend="eager", exported=None, threads=None):
         self.cfg = cfg.clone()
         if model is None:
             model = build_model(self.cfg)
@@ -44,6 +75,12 @@ class Predictor:
                 )
             Checkpointer(model).load(cfg.MODEL.WEIGHTS)
         self.model = model.eval()
+        self.backend = backend
+        self.runner = (
+            self.model
+            if backend == "eager"
+            else exported_model(self.cfg, self.model, backend, exported, threads)
+        )
         self.metadata = MetadataCatalog.get(
             cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused"
         )
@@ -55,7 +92,7 @@ class Predictor:
     def __call__(self, original_image, **extra):
         inputs = self.preprocess(original_image, **extra)
         with torch.no_grad():
-            return self.model([inputs])[0]
+            return self.runner([inputs])[0]
 
     def preprocess(self, original_image, **extra):
         """The model's input dict for ``original_image`` (what ``__call__`` runs the model on)."""

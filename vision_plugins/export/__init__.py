@@ -40,7 +40,7 @@ import json
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -78,8 +78,12 @@ class ExportGraph:
     dynamic_axes: Optional[Dict[str, Dict[int, str]]] = None
     onnx_unsupported: Optional[str] = None
     check_inputs: Optional[List[Tuple[torch.Tensor, ...]]] = None  # default: [example_inputs]
-    rtol: float = 1e-4
-    atol: float = 1e-4
+    rtol: Union[float, Sequence[float]] = 1e-4  # one value, or one per output
+    atol: Union[float, Sequence[float]] = 1e-4
+    # outputs are ranked rows along dim 1 (top-K results, batch first; output 0: the score they
+    # are ranked by): compared as sets of rows, since candidates with equal scores may be ranked
+    # in another order, and tied candidates at the K-th score kept instead, by another runtime
+    ranked: bool = False
 
     def __call__(self, *tensors):
         with torch.no_grad():
@@ -142,15 +146,21 @@ def _as_tuple(out):
 
 
 @torch.no_grad()
-def check_against_eager(traced, eager, inputs, name, rtol=1e-4, atol=1e-4):
+def check_against_eager(traced, eager, inputs, name, rtol=1e-4, atol=1e-4, ranked=False):
     """Raise ``RuntimeError`` naming the graph and output when an exported graph's outputs
     (``traced(*inputs)``, tensors or numpy arrays) differ from the eager module's on ``inputs``
-    (a tuple of tensors)."""
+    (a tuple of tensors). ``rtol`` / ``atol``: one value or one per output; integer outputs must
+    be equal. ``ranked``: see ``ExportGraph.ranked``."""
     got, want = _as_tuple(traced(*inputs)), _as_tuple(eager(*inputs))
     if len(got) != len(want):
         raise RuntimeError(f"{name}: exported graph gives {len(got)} outputs, eager {len(want)}")
+    got = [torch.as_tensor(a) for a in got]
+    if ranked:
+        got, want = _rank_like(got, want, rtol, atol, name)
     for i, (a, b) in enumerate(zip(got, want)):
         a = torch.as_tensor(a)
+        rt = rtol[i] if isinstance(rtol, (tuple, list)) else rtol
+        at = atol[i] if isinstance(atol, (tuple, list)) else atol
         if a.shape != b.shape:
             raise RuntimeError(
                 f"{name}: exported output {i} has shape {tuple(a.shape)}, eager {tuple(b.shape)}"
@@ -158,11 +168,41 @@ def check_against_eager(traced, eager, inputs, name, rtol=1e-4, atol=1e-4):
         if not a.dtype.is_floating_point:
             if not torch.equal(a.to(b.dtype), b):
                 raise RuntimeError(f"{name}: exported output {i} (integer) differs from eager")
-        elif not torch.allclose(a, b, rtol=rtol, atol=atol):
+        elif not torch.allclose(a, b, rtol=rt, atol=at):
             raise RuntimeError(
                 f"{name}: exported output {i} differs from the eager model by "
-                f"{(a - b).abs().max().item():.3g} (rtol={rtol}, atol={atol})"
+                f"{(a - b).abs().max().item():.3g} (rtol={rt}, atol={at})"
             )
+
+
+def _rank_like(got, want, rtol, atol, name):
+    """Pair the rows (dim 1) of ``got`` with ``want``'s, per batch element: each eager row with
+    the exported row closest in the outputs' tolerance units, one-to-one. Rows whose score
+    (output 0) ties with the K-th score (within its atol) are at the cut: another runtime may
+    keep another of the tied candidates, so they may stay unpaired. Returns the paired rows of
+    both, flattened over the batch."""
+    n, k = want[0].shape[:2]
+    cost = torch.zeros(n, k, k, dtype=torch.float64)
+    for i, (a, b) in enumerate(zip(got, want)):
+        rt = rtol[i] if isinstance(rtol, (tuple, list)) else rtol
+        at = atol[i] if isinstance(atol, (tuple, list)) else atol
+        a, b = a.double().reshape(n, k, -1), b.double().reshape(n, k, -1)
+        scale = at + rt * b.abs()[:, :, None] + 1e-12  # (n, k_want, 1, c)
+        cost = torch.maximum(cost, ((a[:, None] - b[:, :, None]).abs() / scale).amax(-1))
+    at0 = atol[0] if isinstance(atol, (tuple, list)) else atol
+    pairs_got, pairs_want = [], []
+    for j in range(n):
+        best, order = cost[j].min(1)  # (k_want,)
+        cut = (want[0][j] - want[0][j, -1]).abs() <= at0
+        paired = best <= 1
+        if not bool((paired | cut).all()) or len(set(order[paired].tolist())) != int(paired.sum()):
+            raise RuntimeError(f"{name}: exported top-K rows do not pair one-to-one with eager's")
+        rows = torch.nonzero(paired).squeeze(1)
+        pairs_want.append((j, rows))
+        pairs_got.append((j, order[rows]))
+    return [torch.cat([a[j, r] for j, r in pairs_got]) for a in got], [
+        torch.cat([b[j, r] for j, r in pairs_want]) for b in want
+    ]
 
 
 def _dynamic_shapes(graph):
@@ -219,7 +259,13 @@ def export_graph(graph: ExportGraph, fmt: str, path: str, check: bool = True):
         run = load_graph(fmt, path)
         for inputs in graph.check_inputs or [graph.example_inputs]:
             check_against_eager(
-                run, graph, tuple(inputs), f"{graph.name} ({fmt})", graph.rtol, graph.atol
+                run,
+                graph,
+                tuple(inputs),
+                f"{graph.name} ({fmt})",
+                graph.rtol,
+                graph.atol,
+                graph.ranked,
             )
     return path
 

@@ -33,9 +33,12 @@ def topk_peaks(heat: torch.Tensor, k: int, kernel: int = 3):
     the per-class pre-selection of the official code selects the same peaks)."""
     n, c, h, w = heat.shape
     scores, inds = heatmap_nms(heat, kernel).reshape(n, -1).topk(min(k, c * h * w))
+    # a - (a // b) * b, not a % b: equal for these non-negative indices, and the ONNX exporter
+    # (torch.onnx dynamo, onnxscript 0.7) cannot convert `%` by a symbolic size
     classes = inds // (h * w)
-    pix = inds % (h * w)
-    return scores, classes, pix // w, pix % w
+    pix = inds - classes * (h * w)
+    ys = pix // w
+    return scores, classes, ys, pix - ys * w
 
 
 def gather_at(feat: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:

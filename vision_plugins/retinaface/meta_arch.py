@@ -165,13 +165,8 @@ class RetinaFace(ImagePreprocessor):
         if self.training:
             gt = [x["instances"].to(self.device) for x in batched_inputs]
             return self.losses(anchors, logits, deltas, landms, gt)
-        scores = F.softmax(logits, -1)[..., 1]
-        results = []
-        for i, (x, size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            r = self.inference_single(anchors, scores[i], deltas[i], landms[i], size)
-            height, width = x.get("height", size[0]), x.get("width", size[1])
-            results.append({"instances": detector_postprocess(r, height, width)})
-        return results
+        scores, boxes, points = self.decode(anchors, logits, deltas, landms)
+        return self.postprocess(scores, boxes, points, batched_inputs, images.image_sizes)
 
     # --- training -----------------------------------------------------------------------
 
@@ -251,16 +246,44 @@ class RetinaFace(ImagePreprocessor):
 
     # --- inference ----------------------------------------------------------------------
 
+    def decode(self, anchors, logits, deltas, landms):
+        """Batched decoding of :meth:`forward_raw`'s outputs over every anchor: face scores
+        (N, P) (softmax), boxes (N, P, 4) absolute XYXY and landmarks (N, P, 5, 2). The exported
+        graph ends here (``vision_plugins/retinaface/export.py``)."""
+        n, p = deltas.shape[:2]
+        scores = F.softmax(logits, -1)[..., 1]
+        flat_anchors = anchors[None].expand(n, -1, -1).reshape(-1, 4)
+        boxes = self.box2box_transform.apply_deltas(deltas.reshape(-1, 4), flat_anchors)
+        weight = self.box2box_transform.weights[0]
+        points = decode_landmarks(landms.reshape(-1, 10), flat_anchors, weight)
+        return scores, boxes.view(n, p, 4), points.view(n, p, 5, 2)
+
+    def postprocess(self, scores, boxes, points, batched_inputs, image_sizes):
+        """The one post-processing of the eager and exported paths: per image :meth:`select`
+        and detectron2's ``detector_postprocess`` to the input's height / width."""
+        results = []
+        for i, (x, size) in enumerate(zip(batched_inputs, image_sizes)):
+            r = self.select(scores[i], boxes[i], points[i], size)
+            height, width = x.get("height", size[0]), x.get("width", size[1])
+            results.append({"instances": detector_postprocess(r, height, width)})
+        return results
+
     def inference_single(self, anchors, scores, deltas, landms, image_size) -> Instances:
-        """Reference ``detect.py``: scores > SCORE_THRESH, the TOPK best over all levels, NMS,
-        DETECTIONS_PER_IMAGE kept; boxes and landmarks decoded, not clipped here (detectron2's
-        ``detector_postprocess`` clips boxes afterwards)."""
+        """:meth:`select` on one image's raw deltas (decoded here)."""
+        boxes = self.box2box_transform.apply_deltas(deltas, anchors)
+        points = decode_landmarks(landms, anchors, self.box2box_transform.weights[0])
+        return self.select(scores, boxes, points, image_size)
+
+    def select(self, scores, boxes, points, image_size) -> Instances:
+        """Reference ``detect.py`` on one image's decoded scores (P,), boxes (P, 4) and
+        landmarks (P, 5, 2): scores > SCORE_THRESH, the TOPK best over all levels, NMS,
+        DETECTIONS_PER_IMAGE kept; not clipped here (detectron2's ``detector_postprocess`` clips
+        boxes afterwards)."""
         keep = (scores > self.score_thresh).nonzero().squeeze(1)
         scores = scores[keep]
         order = scores.argsort(descending=True)[: self.topk_candidates]
         keep, scores = keep[order], scores[order]
-        boxes = self.box2box_transform.apply_deltas(deltas[keep], anchors[keep])
-        points = decode_landmarks(landms[keep], anchors[keep], self.box2box_transform.weights[0])
+        boxes, points = boxes[keep], points[keep]
         if self.nms_plus_one:
             kept = nms_plus_one(boxes, scores, self.nms_thresh)
         else:

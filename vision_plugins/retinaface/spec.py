@@ -4,6 +4,7 @@ from ..data import native_resolution
 from ..spec import ArchSpec, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
 from .config import add_retinaface_config
+from .export import export_retinaface
 from .mapper import RetinaFaceMapper
 
 SPEC = register_spec(
@@ -16,6 +17,7 @@ SPEC = register_spec(
         mappers=(RetinaFaceMapper,),
         test_augmentation=native_resolution,  # the reference evaluates at the original size
         converters=("retinaface_mnet", "retinaface_r50"),
+        exporter=export_retinaface,
         official_runner="tests.official.retinaface:runner",
     )
 )
