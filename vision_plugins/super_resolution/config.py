@@ -33,6 +33,11 @@ def add_sr_config(cfg):
     if "GROWTH_CHANNELS" not in g:
         # RRDBNet: channels each dense-block convolution adds (official gc=32).
         g.GROWTH_CHANNELS = 32
+    if "PRETRAIN_G" not in g:
+        # Checkpoint whose generator initialises netG when the model is built (BasicSR's
+        # path.pretrain_network_g: SRGAN / ESRGAN start from the PSNR-trained generator); our
+        # model_final.pth / a converted file (netG.* keys) or a bare generator state dict.
+        g.PRETRAIN_G = ""
     if "INPUT_SIZE" not in g.D:
         # SRGANDiscriminator / VGGStyleDiscriminator: the (square) input size their dense layer
         # fixes (BasicSR: 128; SRGAN paper: 96). Must equal INPUT.SR.GT_SIZE in training.

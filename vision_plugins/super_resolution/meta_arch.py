@@ -24,6 +24,8 @@ Loss terms logged: ``loss_g_pix``, ``loss_g_percep`` (``loss_g_style``), ``loss_
 the generator (``ema_decay``) and ``net_d_init_iters`` / ``net_d_iters``.
 """
 
+import os
+
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
@@ -33,7 +35,7 @@ from ..gan import build_discriminator, build_generator, initialize_networks
 from ..gan.model import TranslationModel
 from ..gan.perceptual import PerceptualLoss
 
-__all__ = ["SuperResolution", "SRGAN", "ESRGAN", "PIXEL_LOSSES"]
+__all__ = ["SuperResolution", "SRGAN", "ESRGAN", "PIXEL_LOSSES", "load_pretrained_generator"]
 
 PIXEL_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
 
@@ -44,6 +46,27 @@ def _pixel_criterion(name):
             f"MODEL.GAN.LOSS.PIXEL={name!r}: expected one of {', '.join(PIXEL_LOSSES)}"
         )
     return PIXEL_LOSSES[name]
+
+
+def load_pretrained_generator(netG, path):
+    """BasicSR's ``path.pretrain_network_g`` (``MODEL.GAN.PRETRAIN_G``): initialise ``netG``
+    from the generator of a checkpoint -- one of ours (``model_final.pth``, a converted file:
+    its ``netG.*`` keys) or a bare generator state dict -- strictly (every key, every shape).
+    A GAN starts from its PSNR-trained generator this way; ``MODEL.WEIGHTS`` would refuse a file
+    that covers under 10 % of the model (a small generator beside a large discriminator)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MODEL.GAN.PRETRAIN_G={path!r}: no such file")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state) if isinstance(state, dict) else state
+    if any(k.startswith("netG.") for k in state):
+        state = {k[len("netG.") :]: v for k, v in state.items() if k.startswith("netG.")}
+    try:
+        netG.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(
+            f"MODEL.GAN.PRETRAIN_G={path!r} does not fit MODEL.GAN.GENERATOR: {e}"
+        ) from None
+    return netG
 
 
 @META_ARCH_REGISTRY.register()
@@ -109,6 +132,8 @@ class SuperResolution(TranslationModel):
     @classmethod
     def from_config(cls, cfg):
         (netG,) = initialize_networks(cfg, build_generator(cfg, initialize=False))
+        if cfg.MODEL.GAN.PRETRAIN_G:
+            load_pretrained_generator(netG, cfg.MODEL.GAN.PRETRAIN_G)
         return {"netG": netG, **cls._base_config(cfg)}
 
     # --- images ---------------------------------------------------------------------------
@@ -203,6 +228,8 @@ class SRGAN(SuperResolution):
             build_generator(cfg, initialize=False),
             build_discriminator(cfg, g.OUTPUT_NC, initialize=False),
         )
+        if g.PRETRAIN_G:
+            load_pretrained_generator(netG, g.PRETRAIN_G)
         return {"netG": netG, "netD": netD, **cls._base_config(cfg)}
 
     def generator_gan_loss(self, output, gt):
