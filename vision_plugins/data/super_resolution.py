@@ -18,7 +18,10 @@ antialiasing, or another kernel), so this module implements MATLAB's semantics i
 - output size ``ceil(scale · size)`` given a scale; given an output size, ``scale = out / in``
   per dimension (the SR code passes sizes: exact for mod-cropped images);
 - **uint8 input**: every 1-D pass is rounded (half away from zero) and saturated to uint8, as
-  MATLAB's ``imresizemex`` returns the input's class; float input stays float64, unclipped.
+  MATLAB's ``imresizemex`` returns the input's class (the numpy port fatheral/matlab_imresize,
+  which rounds each pass so, reports zero difference to MATLAB R2015b on a uint8 photo; no
+  MATLAB uint8 output was available here to test against); float input stays float64,
+  unclipped. The two differ by at most one grey level.
 
 It reproduces the MATLAB outputs published with ``bicubic_pytorch`` (``test_answer/*.mat``,
 made by ``imresize(..., 'bicubic', 'antialiasing', true|false)``) to 1e-12; the tests hold
