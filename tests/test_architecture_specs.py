@@ -16,6 +16,7 @@ import vision_plugins
 from vision_plugins.checkpoint import CONVERTERS
 from vision_plugins.data import build_mapper, prepare_dataset_files
 from vision_plugins.data.synthetic import SYNTHETIC_DATASETS
+from vision_plugins.data.super_resolution import sr_lr_image
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.spec import SPECS, spec_for
 
@@ -179,6 +180,8 @@ def test_evaluation_loader_and_predictor_give_the_model_the_same_input(rel):
             half = image.shape[1] // 2
             a_is_left = cfg.INPUT.GAN.DIRECTION == "AtoB"
             image = image[:, :half] if a_is_left else image[:, half:]
+        if d.get("dataset_layout") in ("sr_hr", "sr_paired"):  # an HR file: the input is its LR
+            image = sr_lr_image(d, cfg.INPUT.SR.SCALE, "BGR")
         inputs = predictor.preprocess(image, **extra)
         assert mapped["image"].shape == inputs["image"].shape, (rel, d["file_name"])
         assert torch.equal(mapped["image"].float(), inputs["image"]), (rel, d["file_name"])
