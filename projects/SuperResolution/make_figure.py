@@ -3,7 +3,7 @@
 MATLAB bicubic | each trained model | HR, one row per image.
 
     python projects/SuperResolution/make_figure.py --out projects/SuperResolution/vp_sr_val.png \\
-        --model "SRResNet (MSE)" configs/SuperResolution/msrresnet_small_mse_vp_sr.yaml RUN/model_final.pth \\
+        --model MSE configs/SuperResolution/msrresnet_small_mse_vp_sr.yaml RUN/model_final.pth \\
         --model SRGAN configs/SuperResolution/srgan_small_vp_sr.yaml RUN2/model_final.pth ...
 """
 

@@ -133,3 +133,19 @@ def test_relativistic_average_gan_by_hand():
     assert float(d["loss_d_fake"]) == pytest.approx(want_fake, rel=1e-6)
     assert float(model._cache["out_d_real"]) == pytest.approx(mr)
     assert float(model._cache["out_d_fake"]) == pytest.approx(mf)
+
+
+def test_demo_drawing_is_lr_bicubic_sr_at_the_output_size():
+    import numpy as np
+
+    from vision_plugins.super_resolution.visualize import draw_super_resolution
+
+    rgb = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    sr = torch.full((3, 40, 48), 200.0)
+    row = draw_super_resolution(rgb, {"image": sr}, None, 1.0)
+    assert row.shape == (40, 3 * 48, 3)
+    assert np.array_equal(row[:4, :4], np.broadcast_to(rgb[0, 0], (4, 4, 3)))  # pixels kept
+    assert (row[:, 96:] == 200).all()
+    # the demo's enlargement (to a 512 px side) counts the x4 of the output: 512/12/4 ≈ 10.7
+    assert draw_super_resolution(rgb, {"image": sr}, None, 512 / 12).shape[1] == 3 * 512
+    assert draw_super_resolution(rgb, {}, None, 1.0) is None
