@@ -7,22 +7,11 @@ scale, GT crop, augmentation) -- then adds its own keys under ``MODEL.GAN`` wher
 absent (idempotent). Defaults of the new keys are BasicSR's ESRGAN ones
 (``train_ESRGAN_x4.yml``)."""
 
+from ..data.super_resolution import add_sr_input_config
 from ..gan import add_gan_config
 from ..gan.perceptual import add_perceptual_config
 
 __all__ = ["add_sr_config"]
-
-try:  # TEMPORARY until the SR data module lands
-    from ..data.super_resolution import add_sr_input_config
-except ImportError:  # pragma: no cover
-    from detectron2.config import CfgNode as CN
-
-    def add_sr_input_config(cfg):
-        if "SR" not in cfg.INPUT:
-            cfg.INPUT.SR = CN()
-            cfg.INPUT.SR.SCALE = 4
-            cfg.INPUT.SR.GT_SIZE = 128
-        return cfg
 
 
 def add_sr_config(cfg):

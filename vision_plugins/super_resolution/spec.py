@@ -2,18 +2,12 @@
 the converters, the LR | bicubic | SR demo drawing, and the two-player trainer (which also runs
 the one-player ``SuperResolution``)."""
 
+from ..data.super_resolution import SRMapper, build_sr_test_augmentation
 from ..spec import ArchSpec, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
 from .config import add_sr_config
 from .meta_arch import ESRGAN, SRGAN, SuperResolution  # noqa: F401  (registers them)
 from .visualize import draw_super_resolution
-
-try:  # TEMPORARY until the SR data module lands
-    from ..data.super_resolution import SRMapper, build_sr_test_augmentation
-
-    _DATA = {"mappers": (SRMapper,), "test_augmentation": build_sr_test_augmentation}
-except ImportError:  # pragma: no cover
-    _DATA = {}
 
 SPECS = tuple(
     register_spec(
@@ -26,7 +20,8 @@ SPECS = tuple(
             converters=("msrresnet", "esrgan"),
             visualize=draw_super_resolution,
             trainer="two_player",
-            **_DATA,
+            mappers=(SRMapper,),
+            test_augmentation=build_sr_test_augmentation,
         )
     )
     for name in ("SuperResolution", "SRGAN", "ESRGAN")
