@@ -185,7 +185,8 @@ def test_seeded_random_network_warns_once_naming_the_key(warnings_seen):
     assert len(warnings_seen) == 3  # one per network built
     assert all("MODEL.PERCEPTUAL.WEIGHTS" in w for w in warnings_seen)
     assert torch.equal(a[0].weight, b[0].weight) and not torch.equal(a[0].weight, c[0].weight)
-    # torchvision's init: kaiming normal, fan-out -> std sqrt(2 / (64 * 9))
+    # He init (fan-in): std sqrt(2 / (3 * 9)) for conv1_1, sqrt(2 / (64 * 9)) for conv1_2
+    assert a[0].weight.std().item() == pytest.approx((2 / 27) ** 0.5, rel=0.15)
     assert a[2].weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.05)
 
 

@@ -12,9 +12,11 @@
   (the torchvision file is 528-548 MB), while ``.to(device)`` / ``.float()`` still move it.
 - Weights: a local torchvision file (``vgg19-dcbb9e9d.pth`` layout ``features.N.*`` +
   ``classifier.*``, or a features-only state_dict ``N.weight``; nothing is downloaded here). An
-  empty path gives a seeded random network (``kaiming_normal_`` fan-out as torchvision, zero
-  biases) and a warning naming ``MODEL.PERCEPTUAL.WEIGHTS``: the loss then trains, but is not the
-  published perceptual loss.
+  empty path gives a seeded random network (He init ``kaiming_normal_`` fan-in, zero biases: the
+  activations keep their scale through the layers, as a trained VGG's roughly do; torchvision's
+  fan-out init shrinks conv1_1's outputs 4.6x and the Gram matrices ~10^3x, and then the official
+  loss weights give gradients near Adam's epsilon: nothing trains) and a warning naming
+  ``MODEL.PERCEPTUAL.WEIGHTS``: the loss then trains, but is not the published perceptual loss.
 - :func:`gram_matrix` ``F Fᵀ / (C·H·W)`` (pytorch/examples and BasicSR), :func:`total_variation`.
 - :class:`PerceptualLoss`: content (feature reconstruction), style (Gram) and TV terms with
   BasicSR's ``PerceptualLoss`` semantics (per-layer weights, ``l1`` | ``mse`` | ``fro`` criterion,
@@ -135,7 +137,7 @@ def load_vgg(arch="vgg19", weights="", depth=None, seed=0):
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(
-                    m.weight, mode="fan_out", nonlinearity="relu", generator=generator
+                    m.weight, mode="fan_in", nonlinearity="relu", generator=generator
                 )
                 nn.init.zeros_(m.bias)
         logger.warning(
