@@ -21,6 +21,7 @@ __all__ = [
     "encode_boxes",
     "batched_cross_class_fast_nms",
     "batched_fast_nms",
+    "canonical_order",
     "cross_class_fast_nms",
     "fast_nms",
     "gather_rows",
@@ -243,6 +244,25 @@ def batched_cross_class_fast_nms(
     iou = box_iou(cand, cand).triu(diagonal=1)
     keep = (iou.max(dim=1)[0] <= iou_threshold) & (scores >= 0)
     return idx, classes.gather(1, idx), scores.masked_fill(~keep, -1.0)
+
+
+def canonical_order(
+    idx: torch.Tensor, classes: torch.Tensor, scores: torch.Tensor, num_priors: int
+):
+    """Reorder the outputs of :func:`batched_fast_nms` / :func:`batched_cross_class_fast_nms`
+    by (class, prior index), empty slots last with prior 0 and class 0. The order then depends
+    only on which detections survive, not on float near-ties between their scores, so two
+    backends whose scores differ by rounding give the same detections in the same slots;
+    :func:`~vision_plugins.yolact.postprocess.detections_to_instances` restores best-first."""
+    valid = scores >= 0
+    slots = torch.arange(idx.shape[1], device=idx.device, dtype=torch.float32)
+    key = (classes * num_priors + idx).to(torch.float32)  # < 2^24: exact in float32
+    key = torch.where(valid, key, slots + 2.0**24)
+    order = key.topk(idx.shape[1], dim=1, largest=False)[1]
+    valid = valid.gather(1, order)
+    idx = torch.where(valid, idx.gather(1, order), torch.zeros_like(idx))
+    classes = torch.where(valid, classes.gather(1, order), torch.zeros_like(classes))
+    return idx, classes, scores.gather(1, order)
 
 
 def fast_nms(

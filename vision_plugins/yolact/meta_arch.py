@@ -19,6 +19,7 @@ from .box_ops import (
     YolactAnchorGenerator,
     batched_cross_class_fast_nms,
     batched_fast_nms,
+    canonical_order,
     crop_masks,
     decode_boxes,
     gather_rows,
@@ -186,7 +187,8 @@ class YOLACT(ImagePreprocessor):
         relative x1y1x2y2, ``scores`` (B, P, C+1) softmax, ``coefs`` (B, P, k), ``proto``
         (B, Hp, Wp, k). Returns ``(boxes (B, D, 4), scores (B, D), classes (B, D), masks
         (B, D, Hp, Wp) cropped sigmoid [, mask_scores (B, D)])`` with D fixed (MAX_DETECTIONS,
-        TOP_K for cross-class NMS) and score -1 where there is no detection."""
+        TOP_K for cross-class NMS) and score -1 where there is no detection, in
+        ``canonical_order`` (by class and prior: robust to near-ties between backends)."""
         candidates = select_candidates(scores, self.nms_conf_thresh)
         if self.cross_class_nms:
             idx, classes, scores = batched_cross_class_fast_nms(
@@ -196,6 +198,7 @@ class YOLACT(ImagePreprocessor):
             idx, classes, scores = batched_fast_nms(
                 boxes, candidates, self.nms_iou_thresh, self.nms_top_k, self.max_detections
             )
+        idx, classes, scores = canonical_order(idx, classes, scores, boxes.shape[1])
         boxes, coefs = gather_rows(boxes, idx), gather_rows(coefs, idx)
         n, hp, wp, k = proto.shape
         masks = torch.sigmoid(proto.reshape(n, hp * wp, k) @ coefs.transpose(1, 2))

@@ -3,6 +3,7 @@
 from ..spec import ArchSpec, CountCheck, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
 from .config import add_yolact_config
+from .export import export_yolact
 from .mapper import YolactDatasetMapper, build_yolact_test_augmentation
 
 SPEC = register_spec(
@@ -16,6 +17,7 @@ SPEC = register_spec(
         mappers=(YolactDatasetMapper,),
         test_augmentation=build_yolact_test_augmentation,
         converters=("yolact", "yolact_plus"),
+        exporter=export_yolact,
         official_runner="tests.official.yolact:runner",
     )
 )

@@ -1,75 +1,108 @@
-"""TorchScript export of YolactEdge's two paths (``tools/export_model.py``; the spec's exporter).
+"""Export of YolactEdge's two paths (``tools/export_model.py``; the spec's exporter).
 
-Both graphs take the network input as the test transform makes it: a float N x 3 x S x S batch
-(S = MODEL.YOLACT.MAX_SIZE) in INPUT.FORMAT channel order, 0-255; normalisation is inside.
+Both graphs take the network input as the test transform makes it: a float 1 x 3 x S x S image
+(S = MODEL.YOLACT.MAX_SIZE) in INPUT.FORMAT channel order, 0-255; normalisation is inside. Both
+end with YOLACT's exportable decoding (``YOLACT.detect``: Fast NMS, mask assembly and crop; the
+outputs of ``yolact.export``):
 
-- ``keyframe``: images -> (loc, conf, coefs, priors, proto, s4, s5, reduced): YOLACT's raw
-  outputs plus the keyframe state the next frames need (the keyframe's phase-1 S4 / S5 and its
-  C3 lateral through the flow pre-convs).
-- ``nonkeyframe``: (images, s4, s5, reduced) -> (loc, conf, coefs, priors, proto).
+- ``keyframe``: images -> (boxes, scores, classes, masks, s4, s5, reduced): the detections plus
+  the keyframe state the next frames need (the keyframe's phase-1 S4 / S5 and its C3 lateral
+  through the flow pre-convs);
+- ``nonkeyframe``: (images, s4, s5, reduced) -> (boxes, scores, classes, masks).
 
-The graphs end before post-processing: Fast NMS and mask assembly (data-dependent shapes) stay
-in Python, ``YOLACT.inference_single`` on ``decode_boxes(loc, priors)`` and ``softmax(conf)``.
-Priors are traced as constants of the S x S input.
+What stays in Python: which frame is a keyframe (``KeyframeSchedule``, the eager model's own),
+carrying the state between frames, and ``yolact.postprocess.detections_to_instances``.
 """
 
 import torch
 from torch import nn
 
-from ..export import check_against_eager
-from .meta_arch import KeyframeState
+from ..export import ExportGraph
+from ..yolact.export import YolactExportable, output_names
+from ..yolact.postprocess import detections_to_instances
+from .meta_arch import KeyframeSchedule, KeyframeState
 
-__all__ = ["KeyframeNetwork", "NonKeyframeNetwork", "export_yolact_edge"]
+__all__ = ["KeyframeNetwork", "NonKeyframeNetwork", "YolactEdgeExportable", "export_yolact_edge"]
 
 
-class _Normalised(nn.Module):
+class KeyframeNetwork(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def normalise(self, images):
-        return (images - self.model.pixel_mean) / self.model.pixel_std
-
-
-class KeyframeNetwork(_Normalised):
     def forward(self, images):
-        feats, state = self.model.keyframe_features(self.normalise(images))
-        loc, conf, coefs, priors, proto, _ = self.model.predict(feats)
-        reduced = self.model.flow_pre_convs(state.lateral)
-        return loc, conf, coefs, priors, proto, state.sums[1], state.sums[2], reduced
+        m = self.model
+        feats, state = m.keyframe_features(m.normalize(images))
+        detections = m.detect(*m.predict(feats)[:5])
+        return (*detections, state.sums[1], state.sums[2], m.flow_pre_convs(state.lateral))
 
 
-class NonKeyframeNetwork(_Normalised):
+class NonKeyframeNetwork(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
     def forward(self, images, s4, s5, reduced):
+        m = self.model
         key = KeyframeState([s4, s4, s5], reduced, reduced)  # S3 and the lateral are unused
-        feats = self.model.nonkeyframe_features(self.normalise(images), key)
-        loc, conf, coefs, priors, proto, _ = self.model.predict(feats)
-        return loc, conf, coefs, priors, proto
+        feats = m.nonkeyframe_features(m.normalize(images), key)
+        return m.detect(*m.predict(feats)[:5])
 
 
-@torch.no_grad()
-def export_yolact_edge(model, cfg, batch: int = 1):
-    """``{"keyframe.ts": ..., "nonkeyframe.ts": ...}`` traced from an eval-mode YolactEdge for
-    S = MODEL.YOLACT.MAX_SIZE, each checked against the eager model on fresh inputs, and the
-    metadata a deployment needs."""
-    model = model.eval()
-    size = cfg.MODEL.YOLACT.MAX_SIZE
-    g = torch.Generator().manual_seed(0)
-    images = torch.rand(batch, 3, size, size, generator=g) * 255
-    keyframe, nonkeyframe = KeyframeNetwork(model).eval(), NonKeyframeNetwork(model).eval()
-    key_outputs = keyframe(images)
-    traced_key = torch.jit.trace(keyframe, (images,), check_trace=False)
-    nonkey_inputs = (torch.roll(images, 3, dims=3), *key_outputs[5:])
-    traced_nonkey = torch.jit.trace(nonkeyframe, nonkey_inputs, check_trace=False)
-    fresh = torch.rand(batch, 3, size, size, generator=g) * 255
-    check_against_eager(traced_key, keyframe, (fresh,), "keyframe")
-    flipped = (torch.flip(fresh, dims=[3]), *keyframe(fresh)[5:])
-    check_against_eager(traced_nonkey, nonkeyframe, flipped, "nonkeyframe")
-    meta = {
-        "input_size": size,
-        "batch": batch,
-        "input_format": cfg.INPUT.FORMAT,
-        "keyframe_interval": cfg.MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL,
-        "num_classes": cfg.MODEL.YOLACT.NUM_CLASSES,
-    }
-    return {"keyframe.ts": traced_key, "nonkeyframe.ts": traced_nonkey}, meta
+class YolactEdgeExportable(YolactExportable):
+    """The two graphs and the streaming loop around them (module docstring). Inputs without
+    ``video_id`` are single images (keyframes), as for the eager model."""
+
+    STATE = ["s4", "s5", "reduced"]
+
+    def __init__(self, model, cfg):
+        super().__init__(model, cfg, KeyframeNetwork(model))
+        key = self.graphs[0]
+        key.name, key.output_names = "keyframe", key.output_names + self.STATE
+        images = key.example_inputs[0]
+        with torch.no_grad():
+            state = tuple(key.module(images)[-3:])
+        self.graphs.append(
+            ExportGraph(
+                "nonkeyframe",
+                NonKeyframeNetwork(model).eval(),
+                (torch.roll(images, 3, dims=3), *state),
+                ["images"] + self.STATE,
+                output_names(model),
+                check_inputs=[(torch.flip(images, dims=[3]), *state)],
+                rtol=0,
+                atol=key.atol,
+            )
+        )
+        self.meta.update(
+            keyframe_interval=cfg.MODEL.YOLACT_EDGE.KEYFRAME_INTERVAL,
+            keyframe_offset=cfg.MODEL.YOLACT_EDGE.KEYFRAME_OFFSET,
+        )
+        self.reset()
+
+    def reset(self):
+        """Forget the current video (the next frame is a keyframe)."""
+        self.schedule = KeyframeSchedule(self.model.keyframe_interval, self.model.keyframe_offset)
+        self.state = None
+
+    def __call__(self, batched_inputs, run):
+        results = []
+        for x in batched_inputs:
+            images = self.images(x)
+            video = "video_id" in x
+            keyframe = not video or self.schedule(x["video_id"], self.state is not None)
+            if keyframe:
+                *detections, s4, s5, reduced = run("keyframe", images)
+                if video:
+                    self.state = (s4, s5, reduced)
+            else:
+                detections = run("nonkeyframe", images, *self.state)
+            height, width = x.get("height", self.size), x.get("width", self.size)
+            instances = detections_to_instances([d[0] for d in detections], height, width)
+            results.append({"instances": instances, "is_keyframe": keyframe})
+        return results
+
+
+def export_yolact_edge(model, cfg):
+    """The spec's exporter: :class:`YolactEdgeExportable`."""
+    return YolactEdgeExportable(model, cfg)

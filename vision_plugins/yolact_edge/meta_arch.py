@@ -22,7 +22,7 @@ from ..yolact.backbone import YolactFPN
 from ..yolact.meta_arch import YOLACT
 from .modules import SPA, FeatFlowNet, conv_lrelu, pixel_flow_to_units, resize, warp_features
 
-__all__ = ["YolactEdge", "KeyframeState"]
+__all__ = ["YolactEdge", "KeyframeSchedule", "KeyframeState"]
 
 TRAIN_STAGES = ("image", "flow", "joint")
 FM_LOSS_LOCATIONS = ("L", "P", "L+P")
@@ -38,6 +38,23 @@ class KeyframeState(NamedTuple):
     sums: List[torch.Tensor]
     lateral: torch.Tensor
     reduced: Optional[torch.Tensor] = None
+
+
+class KeyframeSchedule:
+    """Which frames of a stream are keyframes (shared by the eager model and its exported
+    graphs): frames 0, K, 2K, ... of each video (K = ``interval``; shifted by ``offset``, frame 0
+    always included); a new ``video_id``, or no keyframe state, restarts the count."""
+
+    def __init__(self, interval: int, offset: int = 0):
+        self.interval, self.offset = interval, offset
+        self.video_id, self.frames_seen = None, 0
+
+    def __call__(self, video_id, have_state: bool = True) -> bool:
+        if video_id != self.video_id or not have_state:
+            self.video_id, self.frames_seen = video_id, 0
+        i = self.frames_seen
+        self.frames_seen += 1
+        return i == 0 or (i - self.offset) % self.interval == 0
 
 
 @META_ARCH_REGISTRY.register()
@@ -154,8 +171,7 @@ class YolactEdge(YOLACT):
 
     def reset(self):
         """Forget the current video: the next frame is a keyframe."""
-        self._video_id = None
-        self._frames_seen = 0
+        self.schedule = KeyframeSchedule(self.keyframe_interval, self.keyframe_offset)
         self._keyframe: Optional[KeyframeState] = None
 
     # -- the two paths ---------------------------------------------------------------------
@@ -221,12 +237,7 @@ class YolactEdge(YOLACT):
         return [self._stream(x) for x in batched_inputs]
 
     def _stream(self, x: Dict) -> Dict:
-        if x["video_id"] != self._video_id or self._keyframe is None:
-            self.reset()
-            self._video_id = x["video_id"]
-        i = self._frames_seen
-        keyframe = i == 0 or (i - self.keyframe_offset) % self.keyframe_interval == 0
-        self._frames_seen += 1
+        keyframe = self.schedule(x["video_id"], self._keyframe is not None)
         images = self.preprocess_image([x])
         if keyframe:
             feats, state = self.keyframe_features(images.tensor)
