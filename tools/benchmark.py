@@ -30,6 +30,16 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
   too, ``loader_keeps_up_x`` = training step time / loader time per batch (> 1: the loader is
   faster than the step; both measured alone, so cores the two share in a real run are not
   accounted for);
+- with ``--backend eager,torchscript,onnxruntime`` (comma-separated; default eager): each
+  backend's median latency (all timed alternately in the same rounds, beside the official code's
+  with ``--official``) and its memory: the process's peak resident set size while that backend
+  runs alone (Linux VmHWM reset through /proc/self/clear_refs) and its rise over the RSS before;
+  the non-eager backends run the graphs of the architecture's exporter (``vision_plugins.export``),
+  exported on the fly unless ``--exported DIR`` (for one non-eager backend). The table and
+  ``backends`` in the JSON; the other keys describe the first backend;
+- without ``--image`` and with DATASETS.TEST / TRAIN not on disk (COCO's json): a seeded random
+  image (``--input-size``², else 640x480) with a message saying so, and the training step is
+  not timed (``train_data`` says why);
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
   image with the same weights and threads and the latency ratio ours / official. The runner is
   the architecture spec's ``official_runner`` (``tests/official/<codebase>.py``: needs the
@@ -39,6 +49,7 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
 import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -57,6 +68,7 @@ from detectron2.utils.events import EventStorage
 from vision_plugins.data.image_io import read_image
 from vision_plugins.engine import Predictor, Trainer, setup_cfg, trainer_class
 from vision_plugins.engine.gan_trainer import TwoPlayerStep, TwoPlayerTrainer
+from vision_plugins.export.backends import BACKENDS
 from vision_plugins.spec import SPECS, spec_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +86,12 @@ def get_parser():
     parser.add_argument("--train-iters", type=int, default=5, help="0 skips training timing")
     parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
     parser.add_argument("--official", help="checkout of the official code to time for comparison")
+    parser.add_argument(
+        "--backend", default="eager",
+        help="comma-separated backends to time: eager, torchscript, onnxruntime (the exported "
+        "graphs, exported on the fly unless --exported)",
+    )  # fmt: skip
+    parser.add_argument("--exported", help="export directory for the one non-eager --backend")
     parser.add_argument(
         "--data-workers",
         type=int,
@@ -117,20 +135,30 @@ def _median_time(fn, warmup, iters, device):
     return _median_times([fn], warmup, iters, device)[0]
 
 
+SYNTHETIC_HW = (480, 640)
+
+
 def benchmark_image(cfg, size, path=None):
     """``path`` or the first image of DATASETS.TEST (or TRAIN), resized to size×size if
-    size > 0."""
+    size > 0; when that dataset cannot be loaded, a seeded random image (size×size, else
+    640×480) with a message saying so."""
     if path is None:
         names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
         if not names:
             raise SystemExit("the config names no dataset to take a benchmark image from")
         try:
             path = DatasetCatalog.get(names[0])[0]["file_name"]
-        except (OSError, AssertionError) as e:  # e.g. COCO's json not on disk
-            raise SystemExit(
-                f"cannot take a benchmark image from {names[0]!r} ({type(e).__name__}: {e}): "
-                "pass an image with --image PATH"
-            ) from None
+        except (OSError, AssertionError, KeyError) as e:  # e.g. COCO's json not on disk
+            h, w = (size, size) if size > 0 else SYNTHETIC_HW
+            print(
+                f"benchmark: cannot take an image from {names[0]!r} ({type(e).__name__}: "
+                f"{str(e).strip()[:200]}); timing a synthetic {w}x{h} image (seeded noise: "
+                "post-processing may differ from a real photo's) -- pass a real image with "
+                "--image PATH",
+                file=sys.stderr,
+            )
+            rng = np.random.default_rng(0)
+            return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     if not os.path.isfile(path):
         raise SystemExit(f"--image {path!r}: no such file")
     image = read_image(path, format="BGR")
@@ -158,6 +186,42 @@ def conv_share(predictor, image):
     conv = sum(e.cpu_time_total for e in events if e.key in CONV_OPS)
     total = sum(e.self_cpu_time_total for e in events)
     return conv / total if total else float("nan")
+
+
+def peak_rss_of(fn, calls=2):
+    """Resident memory while ``fn`` runs ``calls`` times alone: the process's peak RSS (Linux
+    VmHWM, reset first through /proc/self/clear_refs) and its rise over the RSS before, in MB.
+    Without a resettable peak: the RSS after the calls only."""
+    before = _rss_mb()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak resident set size
+        resettable = True
+    except OSError:
+        resettable = False
+    for _ in range(calls):
+        fn()
+    if not resettable:
+        return {"rss_after_mb": _rss_mb()}
+    with open("/proc/self/status") as f:
+        hwm = next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
+    return {"peak_rss_mb": hwm, "peak_rss_rise_mb": hwm - before}
+
+
+def print_backend_table(result):
+    """One row per backend (and the official code): latency, ratio, peak memory."""
+    rows = dict(result["backends"])
+    if "official_latency_ms" in result:
+        rows["official"] = {"latency_ms": result["official_latency_ms"], "ratio_vs_official": 1.0,
+                            **result["official_memory"]}  # fmt: skip
+    print(f"{'backend':>12} {'latency ms':>11} {'vs official':>12} {'peak RSS MB':>12} "
+          f"{'rise MB':>8}")  # fmt: skip
+    for name, r in rows.items():
+        ratio = r.get("ratio_vs_official")
+        print(f"{name:>12} {r['latency_ms']:>11.1f} "
+              f"{'' if ratio is None else f'{ratio:.3f}':>12} "
+              f"{r.get('peak_rss_mb', r.get('rss_after_mb', float('nan'))):>12.0f} "
+              f"{r.get('peak_rss_rise_mb', float('nan')):>8.0f}")  # fmt: skip
 
 
 def _rss_mb():
@@ -375,10 +439,18 @@ def data_loading_time(cfg, workers, warmup, batches):
 
 
 def train_step_time(cfg, warmup, iters):
-    """Median training step time and a description of the data it used."""
+    """Median training step time and a description of the data it used; ``(None, reason)`` when
+    DATASETS.TRAIN cannot be loaded (not on disk)."""
     if trainer_class(cfg) is TwoPlayerTrainer:
         return two_player_step_time(cfg, warmup, iters)
-    return one_optimizer_step_time(cfg, warmup, iters), f"DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)}"
+    try:
+        seconds = one_optimizer_step_time(cfg, warmup, iters)
+    except (OSError, AssertionError) as e:  # e.g. COCO's json not on disk
+        reason = f"{type(e).__name__}: {str(e).strip()[:200]}"
+        print(f"benchmark: training step not timed, DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)} "
+              f"cannot be loaded ({reason})", file=sys.stderr)  # fmt: skip
+        return None, f"not timed: DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)} ({reason})"
+    return seconds, f"DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)}"
 
 
 def one_optimizer_step_time(cfg, warmup, iters):
@@ -406,15 +478,33 @@ def main(argv=None):
     opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
     cfg = setup_cfg(args.config_file, opts)
     image = benchmark_image(cfg, args.input_size, args.image)
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise SystemExit(f"--backend {args.backend!r}: comma-separated names of {BACKENDS}")
+    if args.exported and len([b for b in backends if b != "eager"]) != 1:
+        raise SystemExit("--exported needs exactly one non-eager --backend")
     predictor = Predictor(cfg)
+    predictors = {
+        b: predictor if b == "eager" else Predictor(
+            cfg, model=predictor.model, backend=b, exported=args.exported, threads=args.threads
+        )
+        for b in backends
+    }  # fmt: skip
     device = cfg.MODEL.DEVICE
-    timed = [lambda: predictor(image)]
+    timed = [functools.partial(p, image) for p in predictors.values()]
     with contextlib.ExitStack() as official_code:  # its patches undone after the timing
         if args.official:
             runner = official_runner(cfg)
             run = official_code.enter_context(runner(args.official, cfg, predictor.model, image))
             timed.append(run)
-        latency, *official = _median_times(timed, args.warmup, args.iters, device)
+        times = _median_times(timed, args.warmup, args.iters, device)
+        per_backend = dict(zip(backends, times))
+        official = times[len(backends) :]
+        memory = {b: peak_rss_of(functools.partial(p, image)) for b, p in predictors.items()}
+        if official:
+            memory["official"] = peak_rss_of(run)
+    latency = per_backend[backends[0]]
     # the model's input as Predictor makes it (its test transform: YOLACT's 550², a pose crop)
     flops = FlopCountAnalysis(predictor.model, [predictor.preprocess(image)])
     flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -430,8 +520,16 @@ def main(argv=None):
         "achieved_gflops_per_s": gflops / latency,
         "share_outside_conv": 1.0 - conv_share(predictor, image),
     }
+    if backends != ["eager"]:
+        result["backend"] = backends[0]
+    result["backends"] = {
+        b: {"latency_ms": t * 1e3, **memory[b],
+            **({"ratio_vs_official": t / official[0]} if official else {})}
+        for b, t in per_backend.items()
+    }  # fmt: skip
     if official:
         result["official_latency_ms"] = official[0] * 1e3
+        result["official_memory"] = memory["official"]
         result["latency_ratio_vs_official"] = latency / official[0]
     if args.vs_yolact and args.clip <= 0:
         raise SystemExit("--vs-yolact needs --clip N")
@@ -440,7 +538,9 @@ def main(argv=None):
     if args.vs_yolact:
         result.update(yolact_edge_vs_yolact(cfg, predictor, args.clip, args.iters))
     if args.train_iters > 0:
-        result["train_step_s"], result["train_data"] = train_step_time(cfg, 2, args.train_iters)
+        step, result["train_data"] = train_step_time(cfg, 2, args.train_iters)
+        if step is not None:
+            result["train_step_s"] = step
         result["train_ims_per_batch"] = cfg.SOLVER.IMS_PER_BATCH
         if trainer_class(cfg) is TwoPlayerTrainer:
             result["train_step"] = "TwoPlayerStep.run_step: " + " then ".join(
@@ -459,7 +559,9 @@ def main(argv=None):
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
     for k, v in result.items():
-        print(f"{k:>24}: {v:.4g}" if isinstance(v, float) else f"{k:>24}: {v}")
+        if k != "backends":
+            print(f"{k:>24}: {v:.4g}" if isinstance(v, float) else f"{k:>24}: {v}")
+    print_backend_table(result)
     print(f"wrote {out}")
 
 

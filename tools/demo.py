@@ -21,6 +21,10 @@ drawn by the architecture's spec (``ArchSpec.visualize``: DensePose IUV, VPSNet'
 id, input | output side by side for the image-to-image models: Pix2Pix, CycleGAN); small inputs are
 drawn enlarged.
 
+``--backend torchscript|onnxruntime`` runs the model's exported graphs (``--exported DIR`` from
+``tools/export_model.py --format torchscript|onnx``, else exported on the fly) with the same pre-
+and post-processing as the eager model (``vision_plugins.export``).
+
 Images are decoded by the project decoder (``vision_plugins.data.image_io.read_image``: 16-bit,
 grayscale, RGBA, palette images). A file that cannot be read (an image the decoder refuses, a
 video that does not open or has no frame) is skipped with a warning naming it; the others are
@@ -45,6 +49,7 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 from vision_plugins.data import aligned_input_half
 from vision_plugins.data.image_io import UnreadableImageError, read_image
 from vision_plugins.engine import Predictor, setup_cfg
+from vision_plugins.export.backends import BACKENDS
 from vision_plugins.spec import spec_for
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -66,6 +71,14 @@ def get_parser():
         "--output", help="output folder (required, except with --webcam on a display)"
     )
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="eager",
+        help="run the model eagerly or its exported graphs (tools/export_model.py)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--exported", help="with --backend torchscript|onnxruntime: the export directory "
+        "(default: export on the fly)",
+    )  # fmt: skip
     parser.add_argument(
         "--opts", dest="dash_opts", nargs=argparse.REMAINDER, default=[],
         help="KEY VALUE config overrides (detectron2's demo form)",
@@ -338,7 +351,9 @@ def main(argv=None):
         files += chosen
         half = aligned_input_half(cfg, args.dataset)
         halves = dict.fromkeys(chosen, half) if half else {}
-    predictor = Predictor(cfg)
+    if args.exported and args.backend == "eager":
+        raise SystemExit("--exported needs --backend torchscript or onnxruntime")
+    predictor = Predictor(cfg, backend=args.backend, exported=args.exported)
     if args.output is not None:
         os.makedirs(args.output, exist_ok=True)
     is_video = [f.lower().endswith(VIDEO_EXTS) or f in args.video_input for f in files]

@@ -22,6 +22,7 @@ from ..gan import (
     gradient_penalty,
     initialize_networks,
 )
+from ..gan.export import eager_generators
 from ..gan.model import TranslationModel
 
 __all__ = ["CycleGAN"]
@@ -157,11 +158,16 @@ class CycleGAN(TranslationModel):
             )[0]
         return losses
 
-    def translate(self, batched_inputs):
-        fake_B = self.netG_A(self.normalize(batched_inputs, "image", self.input_nc))
-        outputs = [{"image": self.to_pixels(y)} for y in fake_B]
+    def translate(self, batched_inputs, run=None):
+        """``[{"image": A->B pixels, "image_B2A": B->A pixels (inputs with "image_B")}]``;
+        ``run(net_name, images) -> (pixels,)`` runs a generator: the model's own
+        (:func:`~vision_plugins.gan.export.eager_generators`) or an exported graph
+        (``vision_plugins/cyclegan/export.py``)."""
+        run = run or eager_generators(self)
+        (fake_B,) = run("netG_A", self.normalize(batched_inputs, "image", self.input_nc))
+        outputs = [{"image": y} for y in fake_B]
         if all("image_B" in d for d in batched_inputs):
-            fake_A = self.netG_B(self.normalize(batched_inputs, "image_B", self.output_nc))
+            (fake_A,) = run("netG_B", self.normalize(batched_inputs, "image_B", self.output_nc))
             for out, y in zip(outputs, fake_A):
-                out["image_B2A"] = self.to_pixels(y)
+                out["image_B2A"] = y
         return outputs

@@ -17,6 +17,7 @@ from ..gan import (
     gradient_penalty,
     initialize_networks,
 )
+from ..gan.export import eager_generators
 from ..gan.model import TranslationModel
 
 __all__ = ["Pix2Pix"]
@@ -104,6 +105,10 @@ class Pix2Pix(TranslationModel):
             "loss_G_L1": self.lambda_l1 * torch.nn.functional.l1_loss(fake_B, real_B),
         }
 
-    def translate(self, batched_inputs):
-        fake_B = self.netG(self.normalize(batched_inputs, "image", self.input_nc))
-        return [{"image": self.to_pixels(y)} for y in fake_B]
+    def translate(self, batched_inputs, run=None):
+        """``[{"image": B pixels}]``; ``run(net_name, images) -> (pixels,)`` runs a generator:
+        the model's own (:func:`~vision_plugins.gan.export.eager_generators`) or an exported
+        graph (``vision_plugins/pix2pix/export.py``)."""
+        run = run or eager_generators(self)
+        (fake_B,) = run("netG", self.normalize(batched_inputs, "image", self.input_nc))
+        return [{"image": y} for y in fake_B]

@@ -6,6 +6,7 @@ from ..gan import add_gan_config
 from ..gan.visualize import draw_translation
 from ..spec import ArchSpec, register_spec
 from . import convert  # noqa: F401  (registers the converter named below)
+from .export import export_pix2pix
 from .meta_arch import Pix2Pix  # noqa: F401  (registers the meta-architecture)
 
 SPEC = register_spec(
@@ -18,6 +19,7 @@ SPEC = register_spec(
         mappers=(TranslationMapper,),
         test_augmentation=build_translation_test_augmentation,
         converters=("pix2pix",),
+        exporter=export_pix2pix,
         visualize=draw_translation,
         trainer="two_player",
         official_runner="tests.official.cyclegan:runner",

@@ -74,23 +74,39 @@ class StackedHourglassPose(ImagePreprocessor):
             target = torch.stack([x["gt_heatmaps"].to(self.device) for x in batched_inputs])
             per_stack = [((hm - target) ** 2).mean() for hm in self.backbone(images).values()]
             return {"loss_heatmap": torch.stack(per_stack).mean()}
+        return self.postprocess_decoded(batched_inputs, *self.inference_raw(images))
+
+    def inference_raw(self, images):
+        """Normalised crops (N, C, R, R) -> ``(xy, scores, heatmaps)``: joints (N, K, 2) in
+        input-crop pixels, their peaks (N, K) and the last stack's heatmaps (flip-averaged
+        with FLIP_TEST). The exported graph (``vision_plugins/pose_hourglass/export.py``)."""
         n = len(images)
         if self.flip_test:  # the images and their mirrors in one batch
             images = torch.cat([images, images.flip(-1)])
         heatmaps = self.backbone(images)[self.backbone._out_features[-1]]
         if self.flip_test:
             heatmaps = flip_average_heatmaps(heatmaps[:n], heatmaps[n:], self.flip_indices)
-        return self.postprocess(heatmaps, batched_inputs)
+        return (*self.decode(heatmaps), heatmaps)
+
+    def decode(self, heatmaps):
+        """Heatmaps -> joints (N, K, 2) in input-crop pixels and their peaks (N, K)."""
+        xy, peaks = decode_heatmaps_quarter_offset(heatmaps)
+        return xy * (self.input_res / heatmaps.shape[-1]), peaks
 
     def postprocess(self, heatmaps, batched_inputs):
-        xy, peaks = decode_heatmaps_quarter_offset(heatmaps)
-        xy = xy * (self.input_res / heatmaps.shape[-1])
+        """:meth:`postprocess_decoded` of the :meth:`decode`-d ``heatmaps``."""
+        return self.postprocess_decoded(batched_inputs, *self.decode(heatmaps), heatmaps)
+
+    def postprocess_decoded(self, batched_inputs, xy, scores, heatmaps=None):
+        """The one post-processing of the eager and exported paths: joints in crop pixels ->
+        original image pixels through each input's crop box, one ``Instances`` per input."""
         boxes = [self._crop_box(x) for x in batched_inputs]
         xy = crop_to_image(xy, boxes, self.input_res)
         return [
-            {"instances": self._instances(x, xy[i], peaks[i], boxes[i], heatmaps[i])}
+            {"instances": self._instances(x, xy[i], scores[i], boxes[i],
+                                          None if heatmaps is None else heatmaps[i])}
             for i, x in enumerate(batched_inputs)
-        ]
+        ]  # fmt: skip
 
     @staticmethod
     def _crop_box(x):
@@ -144,6 +160,12 @@ class KeypointRegressionPose(StackedHourglassPose):
             weight = (gt[..., 2:] > 0).to(coords.dtype)
             loss = (weight * (coords - gt[..., :2] / self.input_res).abs()).sum()
             return {"loss_keypoint_l1": loss / weight.sum().clamp(min=1) / 2}
+        return self.postprocess_decoded(batched_inputs, *self.inference_raw(images))
+
+    def inference_raw(self, images):
+        """Normalised crops -> ``(xy, scores)``: joints (N, K, 2) in input-crop pixels (flip
+        averaged with FLIP_TEST, clamped to the crop: a joint is somewhere in its crop) and
+        scores 1. The exported graph."""
         n = len(images)
         if self.flip_test:  # the images and their mirrors in one batch
             images = torch.cat([images, images.flip(-1)])
@@ -152,11 +174,5 @@ class KeypointRegressionPose(StackedHourglassPose):
             mirrored = coords[n:, self.flip_indices]
             mirrored = torch.stack([1 - mirrored[..., 0], mirrored[..., 1]], dim=-1)
             coords = (coords[:n] + mirrored) / 2
-        boxes = [self._crop_box(x) for x in batched_inputs]
-        # a joint is somewhere in its crop: unbounded regression outputs are clamped to it
-        xy = crop_to_image(coords.clamp(0, 1) * self.input_res, boxes, self.input_res)
-        ones = torch.ones(self.num_keypoints, device=xy.device)
-        return [
-            {"instances": self._instances(x, xy[i], ones, boxes[i])}
-            for i, x in enumerate(batched_inputs)
-        ]
+        xy = coords.clamp(0, 1) * self.input_res
+        return xy, torch.ones_like(xy[..., 0])

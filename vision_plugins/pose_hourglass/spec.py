@@ -6,6 +6,7 @@ from dataclasses import replace
 from ..spec import ArchSpec, CountCheck, register_spec
 from . import convert  # noqa: F401  (registers the converter named below)
 from .config import add_pose_hourglass_config
+from .export import export_pose
 from .mapper import TopDownPoseMapper, build_pose_test_augmentation
 
 STACKED_HOURGLASS = register_spec(
@@ -19,6 +20,7 @@ STACKED_HOURGLASS = register_spec(
         mappers=(TopDownPoseMapper,),
         test_augmentation=build_pose_test_augmentation,
         converters=("shg",),
+        exporter=export_pose,
         official_runner="tests.official.stacked_hourglass:runner",
     )
 )
