@@ -26,6 +26,9 @@ def main(argv=None):
     parser.add_argument("--dataset", default="vp_sr_val")
     parser.add_argument("--images", type=int, nargs="+", default=[0, 3, 7])
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--colors", type=int, default=256, help="palette size of the PNG (0: full RGB)"
+    )
     args = parser.parse_args(argv)
     models = []
     for name, config, weights in args.model:
@@ -51,7 +54,10 @@ def main(argv=None):
         row = [c for cell in cells for c in (cell, gap)][:-1]
         rows.append(np.concatenate(row, 1))
         rows.append(np.full((2, rows[-1].shape[1], 3), 255, np.uint8))
-    Image.fromarray(np.concatenate(rows[:-1], 0)).save(args.out, optimize=True)
+    picture = Image.fromarray(np.concatenate(rows[:-1], 0))
+    if args.colors:  # a small file for the README; no dithering (it would blur the artifacts)
+        picture = picture.quantize(args.colors, Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    picture.save(args.out, optimize=True)
     names = ["LR", "bicubic"] + [n for n, _ in models] + ["HR"]
     print(f"wrote {args.out}: columns {' | '.join(names)}")
 
