@@ -1,5 +1,5 @@
 """The README's style grid: the style image, then per row a model (run directories given on the
-command line) stylizing the first 5 images of vp_style_val (top row: the inputs), 2x enlarged.
+command line) stylizing the first 5 images of vp_style_val (top row: the inputs).
 
     python projects/FastNeuralStyle/figure.py OUT.png LABEL=RUN_DIR [LABEL=RUN_DIR ...]
 """
@@ -20,7 +20,7 @@ CONFIG = "configs/FastNeuralStyle/fast_neural_style_synth.yaml"
 
 def label(image, text):
     image = image.copy()
-    cv2.putText(image, text, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
+    cv2.putText(image, text, (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 255), 1)
     return image
 
 
@@ -43,8 +43,7 @@ def main(out_png, *runs):
             outs = [model([d])[0]["image"] for d in inputs]
         rows.append([label(np.zeros((h, w, 3), np.uint8), name)] + [cell(o) for o in outs])
     grid = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
-    grid = cv2.resize(grid, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-    cv2.imwrite(out_png, grid[:, :, ::-1])
+    cv2.imwrite(out_png, grid[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def test_style_transfer_lowers_the_gram_distance(tmp_path):
         rows = [json.loads(line) for line in f if line.strip()]
     last = [r for r in rows if "style/gram_distance" in r][-1]
     trained = {k.split("/", 1)[1]: v for k, v in last.items() if k.startswith("style/")}
-    # measured (seed 0, 300 iterations, seeded-random VGG16): see the README's table
+    # measured (seed 0, 300 iterations, seeded-random VGG16; README table): Gram distance
+    # 7.44e-4 -> 1.22e-4 (6.1x), gram_ratio 0.674, content_relative 1.287 -> 0.868
     assert untrained["gram_distance"] / trained["gram_distance"] >= 4.0, (untrained, trained)
     assert trained["gram_ratio"] <= 0.9, trained  # closer to the style than the inputs are
     assert trained["content_relative"] <= 0.85 * untrained["content_relative"], trained
