@@ -31,7 +31,15 @@ def _input(image, fmt):
             "width": w}  # fmt: skip
 
 
-@pytest.mark.parametrize("name", sorted(FIXTURES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        "centernet_oap_res18",
+        "centernet_oap_resdcn18",
+        # Hourglass-104: ~20 min here under load (export of the large graph): not in CI
+        pytest.param("centernet_oap_hg", marks=pytest.mark.slow),
+    ],
+)
 def test_centernet_oap_export_matches_eager(tmp_path, name):
     manifest, state_dict, image, _ = load_fixture(name)
     cfg, model, _ = converted_model(
@@ -46,5 +54,5 @@ def test_centernet_oap_export_matches_eager(tmp_path, name):
         model, exportable, inputs, tmp_path,
         lambda a, b: assert_instances_equal(a, b, box_atol=1e-2, score_atol=1e-4, unpaired=1),
     )  # fmt: skip
-    for fmt in out:
-        assert all(len(o[0]["instances"]) == cfg.MODEL.CENTERNET_OAP.TOP_K for o in out[fmt])
+    for fmt in out:  # top-K peaks, less the boxes detector_postprocess clips to nothing
+        assert all(0 < len(o[0]["instances"]) <= cfg.MODEL.CENTERNET_OAP.TOP_K for o in out[fmt])

@@ -80,19 +80,29 @@ def backends_match_eager(model, exportable, batched_inputs, tmp_path, compare, f
     return results
 
 
-def pair_detections(a, b, box_atol):
-    """Indices pairing detections of Instances ``a`` with ``b`` by nearest box (L-inf), never by
-    rank (near-equal scores may swap order). Returns ``(ia, ib)`` of the pairs within
-    ``box_atol`` with equal class, each detection used at most once."""
+def pair_detections(a, b, box_atol, score_atol=1e-4):
+    """Indices pairing detections of Instances ``a`` with ``b`` one-to-one, never by rank (near-
+    equal scores may swap order): greedily by the cost box L-inf / ``box_atol`` + score
+    difference / ``score_atol`` (boxes clipped to the image can coincide), same class, box
+    within ``box_atol``. Returns ``(ia, ib)``."""
+    empty = torch.zeros(0, dtype=torch.long)
     if len(a) == 0 or len(b) == 0:
-        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    dist = (a.pred_boxes.tensor[:, None] - b.pred_boxes.tensor[None]).abs().amax(-1)
-    dist[a.pred_classes[:, None] != b.pred_classes[None]] = float("inf")
-    best = dist.argmin(1)
-    ok = dist[torch.arange(len(a)), best] <= box_atol
-    ia, ib = torch.nonzero(ok).squeeze(1), best[ok]
-    assert len(set(ib.tolist())) == len(ib), "pairing is not one-to-one"
-    return ia, ib
+        return empty, empty
+    box = (a.pred_boxes.tensor[:, None] - b.pred_boxes.tensor[None]).abs().amax(-1)
+    cost = box / box_atol + (a.scores[:, None] - b.scores[None]).abs() / score_atol
+    cost[(box > box_atol) | (a.pred_classes[:, None] != b.pred_classes[None])] = float("inf")
+    ia, ib, used_a, used_b = [], [], set(), set()
+    flat = cost.flatten()
+    for k in torch.argsort(flat).tolist():
+        if not torch.isfinite(flat[k]):
+            break
+        i, j = divmod(k, len(b))
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            ia.append(i)
+            ib.append(j)
+    return torch.tensor(ia, dtype=torch.long), torch.tensor(ib, dtype=torch.long)
 
 
 def assert_instances_equal(got, want, box_atol=1e-2, score_atol=1e-4, kp_atol=1e-2, unpaired=0):
@@ -102,7 +112,7 @@ def assert_instances_equal(got, want, box_atol=1e-2, score_atol=1e-4, kp_atol=1e
     assert len(got) == len(want), (len(got), len(want))
     for a, b in zip(got, want):
         a, b = a["instances"], b["instances"]
-        ia, ib = pair_detections(a, b, box_atol)
+        ia, ib = pair_detections(a, b, box_atol, score_atol)
         assert (
             len(a) - len(ia) <= unpaired and len(b) - len(ib) <= unpaired
         ), f"{len(a)} vs {len(b)} detections, {len(ia)} paired"

@@ -15,25 +15,35 @@ in two:
 So ``exportable(inputs, exportable.run_eager)`` equals ``model(inputs)``, and a backend only
 provides another ``run``::
 
-    from vision_plugins.export import export_model, load_backend
+    from vision_plugins.export import export_model
+    from vision_plugins.export.backends import load_backend
     exportable = spec.exporter(model, cfg)
     export_model(exportable, "onnx", "out/")            # out/model.onnx + out/export.json
     backend = load_backend("onnxruntime", exportable, "out/")   # or exported=None: on the fly
     outputs = exportable(batched_inputs, backend.run)
 
 Formats: ``torchscript`` (``torch.jit.trace``; ``<name>.ts``) for every graph; ``onnx``
-(``torch.onnx.export(dynamo=True)``, opset :data:`OPSET`; ``<name>.onnx``) unless a graph sets
+(``torch.onnx.export(dynamo=True)``, or the TorchScript-based exporter for graphs with
+``onnx_dynamo=False``; opset :data:`OPSET`; ``<name>.onnx``) unless a graph sets
 ``onnx_unsupported`` (a reason naming the op), in which case ONNX export raises
 :class:`OnnxUnsupported` with that reason. ``dynamic_axes`` (``{input_name: {axis: label}}``)
 marks the inputs whose sizes vary (e.g. H and W for models tested at the image's own size); the
 other sizes are fixed to those of ``example_inputs``. Every exported file is checked against the
 eager module on ``check_inputs`` (default: ``example_inputs``) before ``export_model`` returns
-(ONNX in ONNX Runtime), within the graph's ``rtol`` / ``atol``; a mismatch raises naming the graph
-and output. ONNX needs the ``deploy`` extra (``pip install .[deploy]``: onnx, onnxruntime,
-onnxscript).
+(ONNX in ONNX Runtime), within the graph's ``rtol`` / ``atol`` (one value or one per output;
+integer outputs equal; ``ranked=True`` for top-K outputs: rows paired, since another runtime may
+order equal scores differently); a mismatch raises naming the graph and output. ONNX needs the
+``deploy`` extra (``pip install .[deploy]``: onnx, onnxruntime, onnxscript).
 
 Backends (:mod:`vision_plugins.export.backends`): ``eager`` (the graphs' modules),
 ``torchscript``, ``onnxruntime``.
+
+Writing a graph module (verified with torch 2.14.1 / onnxscript 0.7 / onnxruntime 1.32):
+``torch.onnx.export(dynamo=True)`` traces with symbolic H / W, so use tensor ops on shapes, and
+write ``a - (a // b) * b`` instead of ``a % b`` when ``b`` is a symbolic size (onnxscript cannot
+convert that ``%``); data-dependent shapes (``nonzero``, NMS) belong in the Python part.
+``torchvision.ops.deform_conv2d`` exports as ONNX ``DeformConv`` (opset 19) and runs in ONNX
+Runtime on CPU.
 """
 
 import json
@@ -84,6 +94,10 @@ class ExportGraph:
     # are ranked by): compared as sets of rows, since candidates with equal scores may be ranked
     # in another order, and tied candidates at the K-th score kept instead, by another runtime
     ranked: bool = False
+    # torch.onnx.export(dynamo=True) (torch.export; needed for DeformConv and robust with
+    # symbolic sizes), or False: the TorchScript-based exporter, ~10x faster to export a graph
+    # of many small modules (the hourglasses) and enough for fixed-size graphs
+    onnx_dynamo: bool = True
 
     def __call__(self, *tensors):
         with torch.no_grad():
@@ -221,6 +235,20 @@ def _export_onnx(graph, path):
     missing = deploy_missing()
     if missing:
         raise RuntimeError(f"ONNX export needs the deploy extra: {missing}")
+    if not graph.onnx_dynamo:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation warning
+            torch.onnx.export(
+                graph.module,
+                tuple(graph.example_inputs),
+                path,
+                input_names=list(graph.input_names),
+                output_names=list(graph.output_names),
+                dynamic_axes=graph.dynamic_axes,
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
