@@ -152,15 +152,42 @@ class CornerNet(ImagePreprocessor):
             outs.append(out)
         return outs
 
-    def decode(self, out):
+    def decode(self, out, canonical=False):
         """``corner_decode`` of one stack's raw outputs: ``(detections, centres or None)`` in
         output-map pixels."""
         return corner_decode(
             out["tl_heat"].sigmoid(), out["br_heat"].sigmoid(), out["tl_tag"], out["br_tag"],
             out["tl_regr"], out["br_regr"],
             out["ct_heat"].sigmoid() if self.center else None, out.get("ct_regr"),
-            **self.decode_args,
+            **self.decode_args, canonical=canonical,
         )  # fmt: skip
+
+    def detect(self, inp):
+        """The exportable part of inference on one normalised test canvas ``inp`` (1, 3, H, W):
+        flip-test batch, network (last stack), ``corner_decode`` (heatmap NMS by max-pool, top-K,
+        corner matching) in canonical row order, flipped detections mirrored back, coordinates
+        from output-map to canvas pixels. Returns ``(detections (F, num_dets, 8)[, centres (F, K,
+        4)])``, F = 2 with FLIP_TEST, else 1."""
+        if self.flip_test:
+            inp = torch.cat([inp, inp.flip(-1)])
+        out = self.forward_heads(inp)[0]
+        dets, centres = self.decode(out, canonical=True)
+        out_h, out_w = out["tl_heat"].shape[-2:]
+        if self.flip_test:  # mirrored detections: x -> out_w - x, corners swapped
+            d = dets[1:]
+            d = torch.cat([out_w - d[..., 2:3], d[..., 1:2], out_w - d[..., 0:1], d[..., 3:]], -1)
+            dets = torch.cat([dets[:1], d])
+            if self.center:
+                c = centres[1:]
+                centres = torch.cat([centres[:1], torch.cat([out_w - c[..., :1], c[..., 1:]], -1)])
+        rx, ry = out_w / inp.shape[-1], out_h / inp.shape[-2]
+        dets = torch.cat([dets[..., 0:1] / rx, dets[..., 1:2] / ry, dets[..., 2:3] / rx,
+                          dets[..., 3:4] / ry, dets[..., 4:]], -1)  # fmt: skip
+        if not self.center:
+            return (dets,)
+        return dets, torch.cat(
+            [centres[..., 0:1] / rx, centres[..., 1:2] / ry, centres[..., 2:]], -1
+        )
 
     def forward(self, batched_inputs):
         if self.training:
@@ -219,29 +246,32 @@ class CornerNet(ImagePreprocessor):
         canvas[:, top : top + rows, left : left + cols] = image[:, :rows, :cols]
         return self.normalize(canvas)[None], (top, left), (nh, nw)
 
-    def inference_single(self, x):
-        """Official test pipeline on one image (``x["image"]``, CHW in INPUT.FORMAT)."""
+    def inference_single(self, x, run=None):
+        """Official test pipeline on one image (``x["image"]``, CHW in INPUT.FORMAT): per test
+        scale the canvas (``_network_input``), :meth:`detect` — or ``run("model", canvas)``, an
+        exported graph of it —, then :meth:`postprocess`."""
         image = self.load_image(x)
-        h, w = image.shape[-2:]
-        all_dets, all_centres = [], []
+        per_scale = []
         for scale in self.test_scales:
-            inp, (top, left), (nh, nw) = self._network_input(image, scale)
-            if self.flip_test:
-                inp = torch.cat([inp, inp.flip(-1)])
-            out = self.forward_heads(inp)[0]
-            dets, centres = self.decode(out)
-            out_h, out_w = out["tl_heat"].shape[-2:]
-            dets, centres = dets.cpu().numpy(), centres.cpu().numpy() if self.center else None
-            if self.flip_test:  # mirrored detections: x -> out_w - x, corners swapped
-                dets[1, :, [0, 2]] = out_w - dets[1, :, [2, 0]]
-                if self.center:
-                    centres[1, :, 0] = out_w - centres[1, :, 0]
-            rx, ry = out_w / inp.shape[-1], out_h / inp.shape[-2]
-            dets = _rescale(dets.reshape(-1, 8), rx, ry, left, top, nw, nh)
+            inp, border, size = self._network_input(image, scale)
+            outputs = self.detect(inp) if run is None else run("model", inp)
+            per_scale.append((scale, border, size, outputs))
+        return self.postprocess(per_scale, x, image.shape[-2:])
+
+    def postprocess(self, per_scale, x, image_size):
+        """What follows :meth:`detect` (numpy, the same for every backend): per scale, rows best
+        first per flip, canvas border removed and clipped to the resized image, / scale; valid
+        rows; CenterNet-Triplet's centre-region check (centres of scale 1); per-class soft-NMS;
+        ``Instances`` at the input's height / width."""
+        h, w = image_size
+        all_dets, all_centres = [], []
+        for scale, (top, left), (nh, nw), outputs in per_scale:
+            dets = _best_first(outputs[0], 4).reshape(-1, 8)
+            dets = _rescale(dets, left, top, nw, nh)
             dets[:, :4] /= scale
             all_dets.append(dets)
             if self.center and scale == 1:
-                centres = _rescale(centres.reshape(-1, 4), rx, ry, left, top, nw, nh, 1)
+                centres = _rescale(_best_first(outputs[1], 3).reshape(-1, 4), left, top, nw, nh, 1)
                 all_centres.append(centres)
         dets = np.concatenate(all_dets)
         dets = dets[dets[:, 4] > -1]
@@ -262,13 +292,21 @@ class CornerNet(ImagePreprocessor):
         return {"instances": detector_postprocess(result, x.get("height", h), x.get("width", w))}
 
 
-def _rescale(rows, rx, ry, left, top, w, h, num_points=2):
-    """Official ``_rescale_dets``: output-map x / y -> resized-image pixels (÷ ratio, minus the
-    canvas border), clipped to [0, size]; on the first ``num_points`` (x, y) column pairs."""
+def _best_first(rows, score_col):
+    """(F, R, C) rows of each flip sorted by score, descending (stable), as a numpy copy."""
+    rows = np.array(torch.as_tensor(rows).cpu().numpy(), dtype=np.float32)
+    order = np.argsort(-rows[..., score_col], axis=1, kind="stable")
+    return np.take_along_axis(rows, order[..., None], 1)
+
+
+def _rescale(rows, left, top, w, h, num_points=2):
+    """Official ``_rescale_dets`` after the division by the output ratio (in :meth:`detect`):
+    canvas pixels minus the canvas border, clipped to [0, size]; on the first ``num_points``
+    (x, y) column pairs."""
     for p in range(num_points):
         xs, ys = 2 * p, 2 * p + 1
-        rows[:, xs] = np.clip(rows[:, xs] / np.float32(rx) - left, 0, w)
-        rows[:, ys] = np.clip(rows[:, ys] / np.float32(ry) - top, 0, h)
+        rows[:, xs] = np.clip(rows[:, xs] - left, 0, w)
+        rows[:, ys] = np.clip(rows[:, ys] - top, 0, h)
     return rows
 
 

@@ -9,6 +9,7 @@ from ..data import native_resolution
 from ..spec import ArchSpec, CountCheck, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
 from .config import add_cornernet_config
+from .export import export_cornernet
 from .mapper import CornerNetMapper
 
 CORNERNET = register_spec(
@@ -22,6 +23,7 @@ CORNERNET = register_spec(
         test_augmentation=native_resolution,
         mappers=(CornerNetMapper,),
         converters=("cornernet", "cornernet_lite"),
+        exporter=export_cornernet,
         official_runner="tests.official.cornernet:runner",
     )
 )

@@ -131,21 +131,41 @@ def offset_smooth_l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.
     return loss / (mask.sum() + 1e-4)
 
 
+def _cummax(x: torch.Tensor, dim: int, reverse: bool = False) -> torch.Tensor:
+    """Running max along ``dim`` (from the end with ``reverse``): ``cummax``, or, while exporting
+    to ONNX (which has no running max), the same values by a doubling scan — x = max(x, x shifted
+    by 1, 2, 4, ... positions), 13 steps: exact for sizes up to 8192."""
+    if not torch.onnx.is_in_onnx_export():
+        return x.flip(dim).cummax(dim)[0].flip(dim) if reverse else x.cummax(dim)[0]
+    n, shift = x.shape[dim], 1
+    for _ in range(13):
+        shape = list(x.shape)
+        shape[dim] = shift
+        fill = x.new_full(shape, float("-inf"))
+        if reverse:
+            shifted = torch.cat([x, fill], dim).narrow(dim, shift, n)
+        else:
+            shifted = torch.cat([fill, x], dim).narrow(dim, 0, n)
+        x = torch.maximum(x, shifted)
+        shift *= 2
+    return x
+
+
 def top_pool(x: torch.Tensor) -> torch.Tensor:
     """CornerNet top pooling: out[i, j] = max over k >= i of x[k, j] (N, C, H, W)."""
-    return x.flip(2).cummax(2)[0].flip(2)
+    return _cummax(x, 2, reverse=True)
 
 
 def bottom_pool(x: torch.Tensor) -> torch.Tensor:
     """out[i, j] = max over k <= i of x[k, j]."""
-    return x.cummax(2)[0]
+    return _cummax(x, 2)
 
 
 def left_pool(x: torch.Tensor) -> torch.Tensor:
     """out[i, j] = max over k >= j of x[i, k]."""
-    return x.flip(3).cummax(3)[0].flip(3)
+    return _cummax(x, 3, reverse=True)
 
 
 def right_pool(x: torch.Tensor) -> torch.Tensor:
     """out[i, j] = max over k <= j of x[i, k]."""
-    return x.cummax(3)[0]
+    return _cummax(x, 3)

@@ -1,7 +1,9 @@
-"""What Mask R-CNN (detectron2's ``GeneralizedRCNN``) plugs in: count checks only; detectron2's
-mapper, test transform (shortest-edge resize) and evaluators apply."""
+"""What Mask R-CNN (detectron2's ``GeneralizedRCNN``) plugs in: count checks and the exporter
+(detectron2's TracingAdapter, TorchScript); detectron2's mapper, test transform (shortest-edge
+resize) and evaluators apply."""
 
 from ..spec import ArchSpec, CountCheck, register_spec
+from .export import export_mask_rcnn
 
 SPEC = register_spec(
     ArchSpec(
@@ -15,5 +17,6 @@ SPEC = register_spec(
                 "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS", "keypoint_names", "MODEL.KEYPOINT_ON"
             ),
         ),
+        exporter=export_mask_rcnn,
     )
 )
