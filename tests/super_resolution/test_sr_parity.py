@@ -195,3 +195,22 @@ def test_a_discriminator_given_as_generator_is_refused_naming_the_key(tmp_path):
         convert_checkpoint("esrgan", [f"G={tmp_path / 'd.pth'}"], str(tmp_path / "o.pth"))
     with pytest.raises(CheckpointFormatError, match="missing key 'conv_first.weight'"):
         convert_checkpoint("msrresnet", [f"G={tmp_path / 'd.pth'}"], str(tmp_path / "o.pth"))
+
+
+def test_paper_srgan_config_gives_the_papers_vgg54_loss(tmp_path):
+    """srgan_srresnet_x4_paper.yaml's perceptual loss (VGG19 relu5_4, MSE, features x 1/12.75)
+    on the fixture's G_out vs gt is the official rescaled VGG54 value."""
+    from vision_plugins.gan.perceptual import PerceptualLoss
+
+    manifest, sds, ins, exp = load_gan_fixture("srresnet_x4")
+    torch.save(sds["vgg19_features"], tmp_path / "vgg19_features.pth")
+    cfg = setup_cfg(
+        "configs/SuperResolution/srgan_srresnet_x4_paper.yaml",
+        ["MODEL.DEVICE", "cpu", "MODEL.PERCEPTUAL.WEIGHTS", str(tmp_path / "vgg19_features.pth")],
+    )
+    loss = PerceptualLoss(cfg, input_range=1.0)
+    gt = torch.stack([fixture_image(x) for x in ins["gt"]]) / 255
+    with torch.no_grad():
+        terms = loss(torch.from_numpy(exp["G_out"]), gt)
+    weight = cfg.MODEL.GAN.LOSS.PERCEPTUAL_WEIGHT
+    check_gan_key(manifest, exp, "vgg54_mse_paper_rescaled_1_12.75", weight * terms["content"])
