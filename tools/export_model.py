@@ -17,13 +17,12 @@ backend="onnxruntime", exported=DIR)``.
 
 import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
 import argparse
-import json
 import os
 import sys
 
 from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.engine import Trainer, setup_cfg
-from vision_plugins.export import FORMATS, OnnxUnsupported, export_model
+from vision_plugins.export import FORMATS, OnnxUnsupported, deploy_missing, export_model
 from vision_plugins.spec import SPECS, spec_for
 
 
@@ -55,21 +54,10 @@ def build_exportable(cfg):
 def main(argv=None):
     args = get_parser().parse_args(argv)
     cfg = setup_cfg(args.config_file, list(args.opts))
+    if args.format == "onnx" and deploy_missing():
+        raise SystemExit(f"export_model: --format onnx needs the deploy extra: {deploy_missing()}")
     model, exportable = build_exportable(cfg)
     meta = {"config_file": args.config_file, "weights": cfg.MODEL.WEIGHTS or None}
-    if isinstance(exportable, tuple):  # an exporter not yet on the Exportable API: TorchScript
-        if args.format != "torchscript":
-            raise SystemExit(
-                f"export_model: {cfg.MODEL.META_ARCHITECTURE} exports TorchScript only"
-            )
-        graphs, extra = exportable
-        os.makedirs(args.output, exist_ok=True)
-        for name, graph in graphs.items():
-            graph.save(os.path.join(args.output, name))
-        with open(os.path.join(args.output, "export.json"), "w") as f:
-            json.dump({**meta, **extra}, f, indent=2)
-        print(f"wrote {', '.join(graphs)} and export.json to {args.output}")
-        return 0
     if args.format not in exportable.formats:
         reasons = "; ".join(f"{g.name}: {g.onnx_unsupported}" for g in exportable.graphs)
         raise SystemExit(

@@ -30,11 +30,6 @@ def exported_model(cfg, model, backend, exported=None, threads=None):
             f"no exporter (available: {available}); use backend 'eager'"
         )
     exportable = spec.exporter(model.eval(), cfg)
-    if isinstance(exportable, tuple):
-        raise ValueError(
-            f"backend {backend!r}: the {cfg.MODEL.META_ARCHITECTURE} exporter predates the "
-            "backends (TorchScript files only); use backend 'eager'"
-        )
     return ExportedModel(exportable, load_backend(backend, exportable, exported, threads))
 
 
