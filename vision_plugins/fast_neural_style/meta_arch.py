@@ -95,6 +95,8 @@ class FastNeuralStyle(TranslationModel):
         if self._style_grams is None:
             path = style_image_path(self.style_image, self.style_datasets)
             self.set_style(load_style_image(path, self.style_size))
+        if next(iter(self._style_grams.values())).device != self.device:  # after .to()
+            self._style_grams = {k: g.to(self.device) for k, g in self._style_grams.items()}
         return self._style_grams
 
     def content_batch(self, batched_inputs):
