@@ -32,6 +32,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from torch.nn import functional as F
 
 from ..gan import build_discriminator, build_generator, initialize_networks
+from ..gan.export import eager_generators
 from ..gan.model import TranslationModel
 from ..gan.perceptual import PerceptualLoss
 
@@ -196,9 +197,13 @@ class SuperResolution(TranslationModel):
         c = self._cache
         return self.content_losses(c["output"], c["gt"])
 
-    def translate(self, batched_inputs):
-        output = self.netG(self.normalize(batched_inputs, "image", self.input_nc))
-        return [{"image": self.to_pixels(y)} for y in output]
+    def translate(self, batched_inputs, run=None):
+        """``[{"image": SR pixels}]``; ``run(net_name, images) -> (pixels,)`` runs the generator:
+        the model's own (:func:`~vision_plugins.gan.export.eager_generators`) or an exported
+        graph (``export.py``)."""
+        run = run or eager_generators(self)
+        (output,) = run("netG", self.normalize(batched_inputs, "image", self.input_nc))
+        return [{"image": y} for y in output]
 
 
 @META_ARCH_REGISTRY.register()

@@ -6,6 +6,7 @@ from ..data.super_resolution import SRMapper, build_sr_test_augmentation
 from ..spec import ArchSpec, register_spec
 from . import convert  # noqa: F401  (registers the converters named below)
 from .config import add_sr_config
+from .export import export_super_resolution
 from .meta_arch import ESRGAN, SRGAN, SuperResolution  # noqa: F401  (registers them)
 from .visualize import draw_super_resolution
 
@@ -19,6 +20,7 @@ SPECS = tuple(
             add_config=add_sr_config,
             converters=("msrresnet", "esrgan"),
             visualize=draw_super_resolution,
+            exporter=export_super_resolution,
             trainer="two_player",
             mappers=(SRMapper,),
             test_augmentation=build_sr_test_augmentation,
