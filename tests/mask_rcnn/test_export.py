@@ -23,10 +23,10 @@ CONFIGS = [
 ]
 
 
-def _same(got, want):
-    """Same instances, paired one to one by class, score and box (detections of a random model
-    tie, even duplicate, so that rows may be ordered differently): count, classes, scores 1e-4,
-    boxes 1e-2 px, masks pixel for pixel, keypoints 1e-2 px."""
+def assert_paired_instances(got, want):
+    """Same instances in the first output, paired one to one by class, score and box (near-tied,
+    even duplicate, detections may be ordered differently): count, classes, scores 1e-4, boxes
+    1e-2 px, masks pixel for pixel, keypoints 1e-2 px."""
     a, b = got[0]["instances"], want[0]["instances"]
     assert len(a) == len(b) and a.image_size == b.image_size
     cost = (a.scores[None, :] - b.scores[:, None]).abs() * 1e3
@@ -59,9 +59,9 @@ def test_mask_rcnn_export_matches_eager(tmp_path, config):
     backend = load_backend("torchscript", exportable, str(tmp_path / "ts"))
     with torch.no_grad():
         want = model([x])
-        _same(exportable([x], exportable.run_eager), want)
+        assert_paired_instances(exportable([x], exportable.run_eager), want)
         got = exportable([x], backend.run)
-    _same(got, want)
+    assert_paired_instances(got, want)
     inst = got[0]["instances"]
     assert len(inst) > 0 and inst.image_size == bgr.shape[:2]
     assert inst.has("pred_keypoints" if cfg.MODEL.KEYPOINT_ON else "pred_masks")

@@ -5,14 +5,13 @@ One graph ``model``: ``images`` (1, 3, H, W), the normalised official test canva
 normalised), any H / W -> ``CornerNet.detect``: the flip-test batch, Hourglass-104, corner (and
 cascade / centre) pooling, the last stack's heads, heatmap sigmoid, NMS by 3x3 max-pool, top-K
 peaks, offset / tag gathering and corner matching (same class, tag distance, geometry), the
-NUM_DETS best pairs, flipped rows mirrored back, output-map -> canvas pixels:
-``detections`` (F, NUM_DETS, 8: x1, y1, x2, y2, score, s_tl, s_br, class; rejected pairs score -1)
-[, ``centres`` (F, K, 4: x, y, class, score), CenterNet-Triplet], F = 2 with FLIP_TEST. Rows are
-in canonical order (by heatmap position: see ``corner_decode``), so that backends agree row for
-row. Corner pooling (a running max, which ONNX lacks) exports as a doubling scan of maxima
-(``layers.center_heatmaps``; exact). Python keeps what has data-dependent shapes:
-``CornerNet.postprocess`` (border removal, clipping, scales, valid rows, the centre-region check,
-per-class soft-NMS), the eager model's own.
+NUM_DETS best pairs, flipped rows mirrored back, output-map -> canvas pixels: ``scores`` (F, R)
+and ``rows`` (F, R, 8): the detections (x1, y1, x2, y2, score, s_tl, s_br, class; rejected pairs
+score -1) then, for CenterNet-Triplet, the K centre keypoints (x, y, x, y, score, 0, 0, class),
+F = 2 with FLIP_TEST. Checked against eager as ranked rows. Corner pooling (a running max, which
+ONNX lacks) exports as a doubling scan of maxima (``layers.center_heatmaps``; exact). Python keeps
+what has data-dependent shapes: ``CornerNet.postprocess`` (border removal, clipping, scales, valid
+rows, the centre-region check, per-class soft-NMS), the eager model's own.
 """
 
 import torch
@@ -42,17 +41,17 @@ class CornerNetExportable(Exportable):
             image = nn.functional.interpolate(low, (h, w), mode="bilinear", align_corners=False)
             return model.normalize(image + torch.rand(1, 3, h, w, generator=g) * 40)
 
-        outputs = ["detections"] + (["centres"] if model.center else [])
         graph = ExportGraph(
             name="model",
             module=CornerNetGraph(self.model).eval(),
             example_inputs=(canvas(127, 255),),
             input_names=["images"],
-            output_names=outputs,
+            output_names=["scores", "rows"],
             dynamic_axes={"images": {2: "height", 3: "width"}},
             check_inputs=[(canvas(255, 127),)],
             rtol=0,
             atol=5e-3,  # canvas pixels and scores
+            ranked=True,  # top-K rows: near-tied candidates may be ranked / cut differently
         )
         meta = {
             "input_format": cfg.INPUT.FORMAT,

@@ -152,42 +152,44 @@ class CornerNet(ImagePreprocessor):
             outs.append(out)
         return outs
 
-    def decode(self, out, canonical=False):
+    def decode(self, out):
         """``corner_decode`` of one stack's raw outputs: ``(detections, centres or None)`` in
         output-map pixels."""
         return corner_decode(
             out["tl_heat"].sigmoid(), out["br_heat"].sigmoid(), out["tl_tag"], out["br_tag"],
             out["tl_regr"], out["br_regr"],
             out["ct_heat"].sigmoid() if self.center else None, out.get("ct_regr"),
-            **self.decode_args, canonical=canonical,
+            **self.decode_args,
         )  # fmt: skip
 
     def detect(self, inp):
         """The exportable part of inference on one normalised test canvas ``inp`` (1, 3, H, W):
         flip-test batch, network (last stack), ``corner_decode`` (heatmap NMS by max-pool, top-K,
-        corner matching) in canonical row order, flipped detections mirrored back, coordinates
-        from output-map to canvas pixels. Returns ``(detections (F, num_dets, 8)[, centres (F, K,
-        4)])``, F = 2 with FLIP_TEST, else 1."""
+        corner matching), flipped rows mirrored back, coordinates from output-map to canvas
+        pixels. Returns ``(scores (F, R), rows (F, R, 8))``, F = 2 with FLIP_TEST, else 1: the
+        NUM_DETS detections ``[x1, y1, x2, y2, score, s_tl, s_br, class]`` best first (rejected
+        pairs score -1), then, for CenterNet-Triplet, the K centre keypoints as rows ``[x, y, x,
+        y, score, 0, 0, class]``; ``scores`` = column 4 (so that exported graphs are compared as
+        ranked rows: ``ExportGraph.ranked``)."""
         if self.flip_test:
             inp = torch.cat([inp, inp.flip(-1)])
         out = self.forward_heads(inp)[0]
-        dets, centres = self.decode(out, canonical=True)
+        dets, centres = self.decode(out)
         out_h, out_w = out["tl_heat"].shape[-2:]
-        if self.flip_test:  # mirrored detections: x -> out_w - x, corners swapped
-            d = dets[1:]
-            d = torch.cat([out_w - d[..., 2:3], d[..., 1:2], out_w - d[..., 0:1], d[..., 3:]], -1)
-            dets = torch.cat([dets[:1], d])
-            if self.center:
-                c = centres[1:]
-                centres = torch.cat([centres[:1], torch.cat([out_w - c[..., :1], c[..., 1:]], -1)])
         rx, ry = out_w / inp.shape[-1], out_h / inp.shape[-2]
-        dets = torch.cat([dets[..., 0:1] / rx, dets[..., 1:2] / ry, dets[..., 2:3] / rx,
-                          dets[..., 3:4] / ry, dets[..., 4:]], -1)  # fmt: skip
-        if not self.center:
-            return (dets,)
-        return dets, torch.cat(
-            [centres[..., 0:1] / rx, centres[..., 1:2] / ry, centres[..., 2:]], -1
-        )
+        rows = [dets]
+        if self.center:
+            x, y, c, s = centres.unbind(-1)
+            zero = torch.zeros_like(s)
+            rows.append(torch.stack([x, y, x, y, s, zero, zero, c], -1))
+        rows = torch.cat(rows, 1)
+        if self.flip_test:  # mirrored rows: x -> out_w - x, corners swapped
+            r = rows[1:]
+            r = torch.cat([out_w - r[..., 2:3], r[..., 1:2], out_w - r[..., 0:1], r[..., 3:]], -1)
+            rows = torch.cat([rows[:1], r])
+        rows = torch.cat([rows[..., 0:1] / rx, rows[..., 1:2] / ry, rows[..., 2:3] / rx,
+                          rows[..., 3:4] / ry, rows[..., 4:]], -1)  # fmt: skip
+        return rows[..., 4], rows
 
     def forward(self, batched_inputs):
         if self.training:
@@ -265,14 +267,16 @@ class CornerNet(ImagePreprocessor):
         ``Instances`` at the input's height / width."""
         h, w = image_size
         all_dets, all_centres = [], []
-        for scale, (top, left), (nh, nw), outputs in per_scale:
-            dets = _best_first(outputs[0], 4).reshape(-1, 8)
+        num_dets = min(self.decode_args["num_dets"], self.decode_args["k"] ** 2)
+        for scale, (top, left), (nh, nw), (_, rows) in per_scale:
+            rows = torch.as_tensor(rows)
+            dets = _best_first(rows[:, :num_dets], 4).reshape(-1, 8)
             dets = _rescale(dets, left, top, nw, nh)
             dets[:, :4] /= scale
             all_dets.append(dets)
             if self.center and scale == 1:
-                centres = _rescale(_best_first(outputs[1], 3).reshape(-1, 4), left, top, nw, nh, 1)
-                all_centres.append(centres)
+                centres = _best_first(rows[:, num_dets:], 4)[..., [0, 1, 7, 4]].reshape(-1, 4)
+                all_centres.append(_rescale(centres, left, top, nw, nh, 1))
         dets = np.concatenate(all_dets)
         dets = dets[dets[:, 4] > -1]
         if self.center:

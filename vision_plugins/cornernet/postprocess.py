@@ -19,13 +19,10 @@ __all__ = ["center_region_check", "corner_decode", "official_canvas", "per_class
 
 
 def corner_decode(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr, ct_heat=None, ct_regr=None,
-                  k=100, kernel=3, ae_threshold=0.5, num_dets=1000, canonical=False):  # fmt: skip
+                  k=100, kernel=3, ae_threshold=0.5, num_dets=1000):  # fmt: skip
     """Official ``_decode`` on sigmoid heatmaps (N, C, H, W), tags (N, 1, H, W), offsets
     (N, 2, H, W). Returns ``(detections (N, num_dets, 8), centres (N, K, 4) or None)``; x / y in
-    output-map pixels (column / row + offset), best first. ``canonical``: rows ordered instead by
-    their heatmap positions (corner pairs by top-left then bottom-right peak, centres by peak;
-    rejected pairs zeroed, score -1, last), so that runtimes whose scores differ by rounding give
-    the same rows in the same places (the exported graphs); sort by score to get best first."""
+    output-map pixels (column / row + offset)."""
     batch = tl_heat.shape[0]
     tl_s, tl_c, tl_y, tl_x = topk_peaks(tl_heat, k, kernel)
     br_s, br_c, br_y, br_x = topk_peaks(br_heat, k, kernel)
@@ -48,41 +45,13 @@ def corner_decode(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr, ct_heat=No
     fields += [scores] + [f.reshape(batch, -1).gather(1, inds) for f in (s_tl, s_br)]
     fields.append(cls.reshape(batch, -1).gather(1, inds).float())
     dets = torch.stack(fields, -1)
-    if canonical:
-        size = tl_heat.shape[1] * tl_heat.shape[2] * tl_heat.shape[3]
-        tl_key, br_key = _peak_key(tl_c, tl_y, tl_x, tl_heat), _peak_key(br_c, br_y, br_x, br_heat)
-        key = (tl_key[:, :, None] * size + br_key[:, None, :]).reshape(batch, -1).gather(1, inds)
-        dets = _canonical(dets, key, dets[..., 4] > -1)
     if ct_heat is None:
         return dets, None
     ct_s, ct_c, ct_y, ct_x = topk_peaks(ct_heat, k, kernel)
     ct_off = gather_at(ct_regr, ct_y, ct_x)
     centres = torch.stack([ct_x.float() + ct_off[..., 0], ct_y.float() + ct_off[..., 1],
                            ct_c.float(), ct_s], -1)  # fmt: skip
-    if canonical:
-        valid = torch.ones_like(ct_s, dtype=torch.bool)
-        centres = _canonical(centres, _peak_key(ct_c, ct_y, ct_x, ct_heat), valid)
     return dets, centres
-
-
-def _peak_key(classes, ys, xs, heat):
-    """Flat heatmap index of peaks, float64 (exact)."""
-    h, w = heat.shape[2], heat.shape[3]
-    return ((classes * h + ys) * w + xs).double()
-
-
-def _canonical(rows, key, valid):
-    """``rows`` (N, R, F) ordered by ``key`` (N, R); rows not ``valid`` zeroed with score -1
-    (column 4, detections) and put last."""
-    slots = torch.arange(rows.shape[1], device=rows.device, dtype=torch.float64)
-    key = torch.where(valid, key, slots + 2.0**50)  # keys < 2^50: exact
-    order = key.topk(rows.shape[1], dim=1, largest=False)[1]
-    rows = rows.gather(1, order[..., None].expand(-1, -1, rows.shape[2]))
-    valid = valid.gather(1, order)[..., None]
-    empty = torch.zeros_like(rows)
-    if rows.shape[2] == 8:
-        empty[..., 4] = -1
-    return torch.where(valid, rows, empty)
 
 
 def official_canvas(height, width):
