@@ -36,7 +36,7 @@ def _input(image, fmt):
     [
         "centernet_oap_res18",
         "centernet_oap_resdcn18",
-        # Hourglass-104: ~20 min here under load (export of the large graph): not in CI
+        # Hourglass-104: ~2 min here (load average 5 on 2 cores): not in CI
         pytest.param("centernet_oap_hg", marks=pytest.mark.slow),
     ],
 )
@@ -55,4 +55,5 @@ def test_centernet_oap_export_matches_eager(tmp_path, name):
         lambda a, b: assert_instances_equal(a, b, box_atol=1e-2, score_atol=1e-4, unpaired=1),
     )  # fmt: skip
     for fmt in out:  # top-K peaks, less the boxes detector_postprocess clips to nothing
-        assert all(0 < len(o[0]["instances"]) <= cfg.MODEL.CENTERNET_OAP.TOP_K for o in out[fmt])
+        assert all(len(o[0]["instances"]) <= cfg.MODEL.CENTERNET_OAP.TOP_K for o in out[fmt])
+        assert len(out[fmt][0][0]["instances"]) > 0  # the fixture image

@@ -35,7 +35,7 @@ def _inputs(cfg, model, fixture_rgb):
     return [[crop], [photo]]
 
 
-@pytest.mark.slow  # ~6 min here under load (export of the 256-channel 2-stack graph)
+@pytest.mark.slow  # ~45 s here (load average 5 on 2 cores)
 def test_stacked_hourglass_export_matches_eager(tmp_path):
     torch.set_flush_denormal(True)  # synthetic weights: denormals make the CPU ~10x slower
     try:

@@ -9,7 +9,9 @@ and top-K, offset / size gathering and box decoding (``CenterNetOAP.inference_ra
 ``CenterNetOAP.postprocess`` (``Instances``, ``detector_postprocess``), as the eager model.
 
 ResDCN-18 (modulated deformable convolutions, ``torchvision.ops.deform_conv2d``): exported as
-ONNX ``DeformConv`` (opset 19), which ONNX Runtime runs on CPU (checked against eager on export).
+ONNX ``DeformConv`` (opset 19) by ``torch.onnx.export(dynamo=True)``, which ONNX Runtime runs on
+CPU (checked against eager on export); Res-18 and Hourglass take the TorchScript-based exporter
+(same outputs, several times faster to export).
 """
 
 import torch
@@ -49,6 +51,9 @@ class CenterNetExportable(Exportable):
             rtol=(0, 0, 1e-4),
             atol=(1e-4, 0, 1e-2),  # boxes in pixels
             ranked=True,  # equal peak scores may be ranked in another order
+            # DCN needs the dynamo exporter (DeformConv); the others take the faster one
+            # (CenterNetOAP.channels_last is False exactly when the backbone has DCN stages)
+            onnx_dynamo=not model.channels_last,
         )
         meta = {"input_format": cfg.INPUT.FORMAT, "size_divisibility": div,
                 "input": "normalised, padded to size_divisibility"}  # fmt: skip
