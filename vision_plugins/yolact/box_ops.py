@@ -358,13 +358,12 @@ def upsample_masks_in_boxes(masks: torch.Tensor, out_h: int, out_w: int) -> torc
         if len(r) == 0 or len(c) == 0:
             continue
         r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
-        m = masks[i]
-        xs0, xs1 = x0[c0:c1], x1[c0:c1]
-        wx0, wx1 = lx0[c0:c1], lx1[c0:c1]
-        top = m[y0[r0:r1]]
-        bottom = m[y1[r0:r1]]
-        top = wx0 * top[:, xs0] + wx1 * top[:, xs1]
-        bottom = wx0 * bottom[:, xs0] + wx1 * bottom[:, xs1]
-        value = ly0[r0:r1, None] * top + ly1[r0:r1, None] * bottom
+        # separable: each source row needed is interpolated along x once, then rows are blended
+        # (the same float operations as interpolating every output row's two source rows)
+        ys0, ys1 = y0[r0:r1], y1[r0:r1]
+        first, last = int(ys0[0]), int(ys1[-1]) + 1  # source indices are non-decreasing
+        m = masks[i, first:last]
+        across = lx0[c0:c1] * m[:, x0[c0:c1]] + lx1[c0:c1] * m[:, x1[c0:c1]]
+        value = ly0[r0:r1, None] * across[ys0 - first] + ly1[r0:r1, None] * across[ys1 - first]
         out[i, r0:r1, c0:c1] = value > 0.5
     return out
