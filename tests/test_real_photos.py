@@ -7,6 +7,7 @@ that for every config)."""
 import glob
 import os
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -41,7 +42,16 @@ OFFICIAL = {
                ["MODEL.VPSNET.FLOW.NAME", "ZeroFlow"]),
     "Pix2Pix": ("Pix2Pix/pix2pix_unet256_facades.yaml", []),
     "CycleGAN": ("CycleGAN/cyclegan_resnet9_horse2zebra.yaml", []),
+    # the recipe's style image (a painting) is not here: another real photo is the style
+    "FastNeuralStyle": ("FastNeuralStyle/fast_neural_style_coco.yaml",
+                        ["INPUT.STYLE.STYLE_IMAGE", PHOTOS[-1] if PHOTOS else ""]),
+    "SuperResolution": ("SuperResolution/msrresnet_x4_div2k.yaml", []),
+    "SRGAN": ("SuperResolution/srgan_srresnet_x4_paper.yaml", []),
+    "ESRGAN": ("SuperResolution/esrgan_rrdb_x4_div2k.yaml", []),
 }  # fmt: skip
+# super-resolution takes the photo as its low-resolution input: a 4x larger output of a
+# 906-pixel-wide photo would cost the full RRDB ~10 TFLOP; it gets the photo at this width
+SR_INPUT_WIDTH = 160
 
 
 def test_every_spec_has_an_official_size_case():
@@ -85,6 +95,10 @@ def test_predictor_on_a_real_photo_at_the_official_size(key):
     torch.manual_seed(0)
     predictor = Predictor(cfg)
     image = read_image(PHOTOS[0], format="BGR")
+    package = spec_for(cfg).package
+    if package == "super_resolution":
+        height = round(image.shape[0] * SR_INPUT_WIDTH / image.shape[1])
+        image = cv2.resize(image, (SR_INPUT_WIDTH, height), interpolation=cv2.INTER_AREA)
     h, w = image.shape[:2]
     extra = {"video_id": 0} if spec_for(cfg).streaming else {}
     frames = 2 if extra else 1  # a streaming model also runs its second-frame path
@@ -105,9 +119,16 @@ def test_predictor_on_a_real_photo_at_the_official_size(key):
             seg, info = out["panoptic_seg"]
             assert seg.shape == (h, w)
             assert set(np.unique(seg.numpy())) <= {0} | {s["id"] for s in info}
-        if "image" in out:  # image-to-image: the official test size (load = crop = 256)
-            size = cfg.INPUT.GAN.CROP_SIZE
-            assert out["image"].shape == (3, size, size)
+        if "image" in out:
+            if package == "super_resolution":  # scale x the input
+                scale = cfg.INPUT.SR.SCALE
+                assert out["image"].shape == (3, scale * h, scale * w)
+            elif package == "fast_neural_style":  # the official stylize: the image as it is,
+                # through two stride-2 convs and two x2 upsamplings (906 -> 453 -> 227 -> 908)
+                assert out["image"].shape == (3, 4 * -(-h // 4), 4 * -(-w // 4))
+            else:  # image-to-image: the official test size (load = crop = 256)
+                size = cfg.INPUT.GAN.CROP_SIZE
+                assert out["image"].shape == (3, size, size)
             assert out["image"].min() >= 0 and out["image"].max() <= 255
 
 

@@ -59,6 +59,10 @@ def test_config_keys_and_detectron2_defaults_unchanged():
     add_gan_config(cfg)
     flat = _flat(cfg)
     assert {k: flat[k] for k in base} == base
+    again = cfg.clone()
+    again.MODEL.GAN.NGF = 8
+    add_gan_config(again)  # idempotent: other adders extend MODEL.GAN, nothing is reset
+    assert again.MODEL.GAN.NGF == 8
     added = {k: v for k, v in flat.items() if k not in base}
     assert added == {
         "MODEL.GAN.GENERATOR": "UnetGenerator",
@@ -91,6 +95,9 @@ def test_config_keys_and_detectron2_defaults_unchanged():
         "SOLVER.GAN.N_EPOCHS_DECAY": 100,
         "SOLVER.GAN.EPOCH_COUNT": 1,
         "SOLVER.GAN.LR_DECAY_ITERS": 50,
+        "SOLVER.GAN.STEPS": (),
+        "SOLVER.GAN.GAMMA": 0.5,
+        "SOLVER.GAN.WEIGHT_DECAY": 0.0,
         "SOLVER.GAN.ITERS_PER_EPOCH": 0,
         "SOLVER.GAN.IMAGE_PERIOD": 500,
         "INPUT.GAN.LOAD_SIZE": 286,
