@@ -35,3 +35,14 @@ def test_benchmark_trains_on_random_crops_when_the_training_set_is_missing(tmp_p
         "synthetic: random images at INPUT.GAN.CROP_SIZE 64x64 (DATASETS.TRAIN "
         "['vp_no_such_set'] cannot be loaded: KeyError"
     )
+
+
+def test_benchmark_times_a_one_player_model(tmp_path):
+    """A generator trained alone (SuperResolution, MSE): one optimizer in the step."""
+    result = run_benchmark(
+        tmp_path, "configs/SuperResolution/msrresnet_small_mse_vp_sr.yaml", *TINY,
+        "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "2",
+    )  # fmt: skip
+    assert result["train_step_s"] > 0 and result["inference_latency_ms"] > 0
+    assert result["train_step"] == "TwoPlayerStep.run_step: G (loss, backward, Adam)"
+    assert result["train_data"] == "DATASETS.TRAIN ['vp_sr_train']"

@@ -397,7 +397,7 @@ def two_player_step_time(cfg, warmup, iters):
     model = TwoPlayerTrainer.build_model(cfg)
     optimizers = TwoPlayerTrainer.build_optimizers(cfg, model)
     model.train()
-    step = TwoPlayerStep(model, batches, optimizers["G"], optimizers["D"])
+    step = TwoPlayerStep(model, batches, optimizers["G"], optimizers.get("D"))
 
     def run():
         step.run_step()

@@ -152,5 +152,11 @@ def test_a_unet_given_as_d_a_is_refused_naming_the_key(fixture, tmp_path):
     torch.save(UnetGenerator(3, 3, 5, ngf=4).state_dict(), tmp_path / "u.pth")
     with pytest.raises(CheckpointFormatError, match="'model.model.0.weight' is not a discrimin"):
         convert_checkpoint("cyclegan", [f"D_A={tmp_path / 'u.pth'}"], str(tmp_path / "o.pth"))
+    torch.save(UnetGenerator(3, 3, 5, ngf=4).state_dict(), tmp_path / "v.pth")
     with pytest.raises(CheckpointFormatError, match="cannot tell which network"):
-        convert_checkpoint("cyclegan", [str(tmp_path / "u.pth")], str(tmp_path / "o.pth"))
+        convert_checkpoint(
+            "cyclegan", [str(tmp_path / "u.pth"), str(tmp_path / "v.pth")], str(tmp_path / "o.pth")
+        )
+    # a lone unnamed file is the released one-direction generator (role G -> netG_A)
+    out = convert_checkpoint("cyclegan", [str(tmp_path / "u.pth")], str(tmp_path / "o.pth"))
+    assert "netG_A.model.model.0.weight" in out

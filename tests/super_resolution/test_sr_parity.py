@@ -157,9 +157,10 @@ def test_esrgan_key_schemes_convert_to_the_same_network(scheme, tmp_path):
     manifest, sds, ins, exp = load_gan_fixture("esrgan_rrdb_x4")
     renamed = {manifest["alt_key_schemes"][scheme][k]: v for k, v in sds["G"].items()}
     assert set(renamed) != set(sds["G"])
-    torch.save(renamed, tmp_path / "g.pth")
+    torch.save(renamed, tmp_path / "RRDB_ESRGAN_x4.pth")
+    # a lone file named as released (no role in its name) is the generator
     out, config = convert_checkpoint(
-        "esrgan", [f"G={tmp_path / 'g.pth'}"], str(tmp_path / "o.pth"), True
+        "esrgan", [str(tmp_path / "RRDB_ESRGAN_x4.pth")], str(tmp_path / "o.pth"), True
     )
     assert set(out) == {f"netG.{k}" for k in sds["G"]}
     assert all(torch.equal(out[f"netG.{k}"], v) for k, v in sds["G"].items())

@@ -111,8 +111,10 @@ def official_files(sources, roles, epoch="latest"):
     """``{role: path}`` of the official files of a multi-file converter. ``sources``: paths
     named as the official code saves them (``<epoch>_net_<ROLE>.pth``, e.g.
     ``latest_net_G_A.pth``), ``ROLE=path`` items, or one directory holding
-    ``<epoch>_net_<ROLE>.pth`` files. A file whose role cannot be told, a role given twice or
-    an unknown role raises a ``CheckpointFormatError`` naming it."""
+    ``<epoch>_net_<ROLE>.pth`` files. A lone file whose name tells no role is the generator
+    when the converter has one (role ``G``: e.g. ``RRDB_ESRGAN_x4.pth``); otherwise a file
+    whose role cannot be told, a role given twice or an unknown role raises a
+    ``CheckpointFormatError`` naming it."""
     if isinstance(sources, str):
         sources = [sources]
     items = []
@@ -134,12 +136,15 @@ def official_files(sources, roles, epoch="latest"):
             items.extend(found)
         else:
             m = re.search(r"_net_(\w+)\.pth$", os.path.basename(src))
-            if not m:
+            if not m and len(sources) == 1 and "G" in roles:
+                items.append(("G", src))
+            elif not m:
                 raise CheckpointFormatError(
                     f"{src}: cannot tell which network it holds: name it <epoch>_net_<ROLE>.pth "
                     f"or pass ROLE=path (roles: {', '.join(roles)})"
                 )
-            items.append((m.group(1), src))
+            else:
+                items.append((m.group(1), src))
     files = {}
     for role, path in items:
         if role not in roles:
