@@ -26,12 +26,11 @@ from vision_plugins.data.super_resolution import (
     register_builtin_sr,
     register_sr_hr_folder,
     register_sr_paired,
-    register_synthetic_sr,
     render_sr_image,
     resize_weights,
     sr_lr_image,
 )
-from vision_plugins.data.synthetic import ensure_generated
+from vision_plugins.data.synthetic import ensure_generated, register_all_synthetic
 from vision_plugins.data.synthetic.common import image_rng
 
 # ---------------------------------------------------------------------------------------------
@@ -353,13 +352,13 @@ def test_synthetic_deterministic(tmp_path, monkeypatch):
         assert x == y
     monkeypatch.setenv("VP_DATASETS", str(tmp_path / "x"))
     try:
-        register_synthetic_sr()
+        register_all_synthetic()  # vp_sr_* re-registered with every synthetic family
         meta = MetadataCatalog.get("vp_sr_train")
         assert (meta.evaluator_type, meta.scale) == ("super_resolution", 4)
         assert meta.image_root.startswith(str(tmp_path / "x"))
     finally:
         monkeypatch.undo()
-        register_synthetic_sr()
+        register_all_synthetic()
 
 
 def test_synthetic_has_detail_bicubic_loses():

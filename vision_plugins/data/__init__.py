@@ -24,7 +24,6 @@ from .super_resolution import (  # noqa: F401
     register_builtin_sr,
     register_sr_hr_folder,
     register_sr_paired,
-    register_synthetic_sr,
 )
 from .synthetic import SYNTHETIC_DATASETS, ensure_generated, register_all_synthetic
 from .transforms import FixedSizeResize, build_test_augmentation, native_resolution  # noqa: F401
@@ -66,5 +65,4 @@ register_builtin_video_panoptic()
 register_builtin_youtube_vis()
 register_builtin_widerface()
 register_builtin_translation()
-register_synthetic_sr()
 register_builtin_sr()

@@ -44,9 +44,9 @@ from .image_io import read_image
 from .synthetic.common import (
     SYNTHETIC_DATASETS,
     SyntheticSpec,
+    add_synthetic_family,
     ensure_generated,
     image_rng,
-    split_paths,
 )
 from .translation import _header_size, list_images
 
@@ -55,7 +55,6 @@ __all__ = [
     "load_content_folder",
     "register_style_dataset",
     "register_builtin_style",
-    "register_style_synthetic",
     "style_image_path",
     "load_style_image",
     "StyleMapper",
@@ -315,29 +314,5 @@ STYLE_SPECS = (
 )
 
 
-def _load_split(name, root):
-    json_file, image_root = ensure_generated(name, root=root)
-    return SYNTHETIC_DATASETS[name].load(json_file, image_root, name)
-
-
-def register_style_synthetic(root: Optional[str] = None):
-    """Register ``vp_style_{train,val}`` (generated on first load) in the synthetic registry and
-    detectron2's catalogs."""
-    for spec in STYLE_SPECS:
-        for name in spec.names():
-            SYNTHETIC_DATASETS[name] = spec
-            json_file, image_root = split_paths(name, root=root)
-            if name in DatasetCatalog:
-                DatasetCatalog.remove(name)
-                MetadataCatalog.remove(name)
-            DatasetCatalog.register(name, functools.partial(_load_split, name, root))
-            MetadataCatalog.get(name).set(
-                json_file=json_file,
-                image_root=image_root,
-                evaluator_type=spec.evaluator_type,
-                **_split_metadata(os.path.dirname(json_file)),
-            )
-
-
-register_style_synthetic()
+add_synthetic_family(*STYLE_SPECS)
 register_builtin_style()

@@ -78,14 +78,7 @@ from detectron2.data import transforms as T
 
 from ..config import register_config
 from .image_io import read_image
-from .synthetic.common import (
-    SYNTHETIC_DATASETS,
-    SyntheticSpec,
-    dataset_root,
-    ensure_generated,
-    image_rng,
-    split_paths,
-)
+from .synthetic.common import SyntheticSpec, add_synthetic_family, image_rng
 from .translation import _header_size, list_images
 
 __all__ = [
@@ -102,7 +95,6 @@ __all__ = [
     "register_builtin_sr",
     "render_sr_image",
     "SR_SYNTHETIC_SPECS",
-    "register_synthetic_sr",
     "SRMapper",
     "load_sr_pair",
     "sr_lr_image",
@@ -502,28 +494,7 @@ def _sr_spec(split, count):
 
 
 SR_SYNTHETIC_SPECS = tuple(_sr_spec(s, n) for s, n in SR_SPLITS.items())
-
-
-def _load_synthetic(name):
-    json_file, image_root = ensure_generated(name)  # under the current $VP_DATASETS
-    return SYNTHETIC_DATASETS[name].load(json_file, image_root, name)
-
-
-def register_synthetic_sr() -> None:
-    """Register ``vp_sr_train`` / ``vp_sr_val`` (generated on first load under the
-    ``$VP_DATASETS`` of that moment, like the other synthetic sets; re-registers when called
-    again)."""
-    for spec in SR_SYNTHETIC_SPECS:
-        for name in spec.names():
-            SYNTHETIC_DATASETS[name] = spec
-            if name in DatasetCatalog:
-                DatasetCatalog.remove(name)
-                MetadataCatalog.remove(name)
-            DatasetCatalog.register(name, functools.partial(_load_synthetic, name))
-            json_file, image_root = split_paths(name, root=dataset_root())
-            MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root,
-                                          evaluator_type=spec.evaluator_type,
-                                          **spec.metadata)  # fmt: skip
+add_synthetic_family(*SR_SYNTHETIC_SPECS)
 
 
 # ---------------------------------------------------------------------------------------------

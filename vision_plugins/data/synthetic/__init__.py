@@ -1,6 +1,7 @@
 """Synthetic datasets (``vp_shapes_*``, ``vp_people_*``, ``vp_pose_mpii_*``,
 ``vp_pose_mpii_hard_*``, ``vp_faces_*``, ``vp_panoptic_*``, ``vp_densepose_*``,
-``vp_video_panoptic_*``, ``vp_pix2pix_*``, ``vp_cyclegan_*``),
+``vp_video_panoptic_*``, ``vp_pix2pix_*``, ``vp_cyclegan_*``; ``vp_style_*`` and ``vp_sr_*``
+are added by ``data.style`` / ``data.super_resolution``),
 generated on first use in their task's own format.
 
 ``register_all_synthetic()`` (run on ``import vision_plugins``) registers every split in
@@ -8,18 +9,17 @@ detectron2's ``DatasetCatalog`` / ``MetadataCatalog``; loading a split generates
 :func:`dataset_root` if needed (see :func:`ensure_generated`).
 """
 
-import functools
-import os
 from typing import Optional
-
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..video_instances import register_synthetic_video_instances
 from .common import (
+    ADDED_FAMILIES,
     SYNTHETIC_DATASETS,
     SyntheticSpec,
+    add_synthetic_family,
     dataset_root,
     ensure_generated,
+    register_synthetic_specs,
     registered_synthetic_names,
     split_paths,
 )
@@ -37,6 +37,7 @@ __all__ = [
     "SYNTHETIC_DATASETS",
     "SPECS",
     "SyntheticSpec",
+    "add_synthetic_family",
     "dataset_root",
     "ensure_generated",
     "register_all_synthetic",
@@ -58,31 +59,12 @@ SPECS = (
 )
 
 
-def _load(name: str, root: str):
-    json_file, image_root = ensure_generated(name, root=root)
-    return SYNTHETIC_DATASETS[name].load(json_file, image_root, name)
-
-
 def register_all_synthetic(root: Optional[str] = None) -> None:
-    """Register every synthetic split under ``root`` (default :func:`dataset_root`).
+    """Register every synthetic split under ``root`` (default :func:`dataset_root`): this
+    package's families and those added with :func:`add_synthetic_family` (``vp_style_*``,
+    ``vp_sr_*``).
 
     Idempotent; calling it again re-registers, picking up a changed ``$VP_DATASETS``.
     """
-    root = root or dataset_root()
-    for spec in SPECS:
-        for name in spec.names():
-            SYNTHETIC_DATASETS[name] = spec
-            json_file, image_root = split_paths(name, root=root)
-            if name in DatasetCatalog:
-                DatasetCatalog.remove(name)
-                MetadataCatalog.remove(name)
-            DatasetCatalog.register(name, functools.partial(_load, name, root))
-            extra = spec.split_metadata(os.path.dirname(json_file)) if spec.split_metadata else {}
-            MetadataCatalog.get(name).set(
-                json_file=json_file,
-                image_root=image_root,
-                evaluator_type=spec.evaluator_type,
-                **spec.metadata,
-                **extra,
-            )
+    register_synthetic_specs((*SPECS, *ADDED_FAMILIES), root)
     register_synthetic_video_instances()  # vp_video_instances_*: views of vp_video_panoptic_*

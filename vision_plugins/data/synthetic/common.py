@@ -6,6 +6,7 @@ atomically, so concurrent processes can call :func:`ensure_generated` safely.
 """
 
 import colorsys
+import functools
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from pycocotools import mask as mask_util
 
@@ -65,6 +67,46 @@ class SyntheticSpec:
 
 # registered dataset name (e.g. "vp_shapes_train") -> its spec; filled by register_all_synthetic
 SYNTHETIC_DATASETS: Dict[str, SyntheticSpec] = {}
+
+
+# families registered by the task modules that hold their generators (add_synthetic_family);
+# register_all_synthetic re-registers them with its own
+ADDED_FAMILIES: List[SyntheticSpec] = []
+
+
+def _load(name: str, root: Optional[str]):
+    json_file, image_root = ensure_generated(name, root=root)
+    return SYNTHETIC_DATASETS[name].load(json_file, image_root, name)
+
+
+def register_synthetic_specs(specs: Sequence[SyntheticSpec], root: Optional[str] = None) -> None:
+    """Register every split of ``specs`` under ``root`` (default :func:`dataset_root`) in
+    detectron2's catalogs: loading a split generates it if needed. Re-registers names already
+    registered (a changed ``$VP_DATASETS``)."""
+    root = root or dataset_root()
+    for spec in specs:
+        for name in spec.names():
+            SYNTHETIC_DATASETS[name] = spec
+            json_file, image_root = split_paths(name, root=root)
+            if name in DatasetCatalog:
+                DatasetCatalog.remove(name)
+                MetadataCatalog.remove(name)
+            DatasetCatalog.register(name, functools.partial(_load, name, root))
+            extra = spec.split_metadata(os.path.dirname(json_file)) if spec.split_metadata else {}
+            MetadataCatalog.get(name).set(
+                json_file=json_file,
+                image_root=image_root,
+                evaluator_type=spec.evaluator_type,
+                **spec.metadata,
+                **extra,
+            )
+
+
+def add_synthetic_family(*specs: SyntheticSpec) -> None:
+    """Register ``specs`` now and in every later ``register_all_synthetic`` (for a family whose
+    generator lives beside its task's loaders, outside this package)."""
+    ADDED_FAMILIES.extend(s for s in specs if s not in ADDED_FAMILIES)
+    register_synthetic_specs(specs)
 
 
 def registered_synthetic_names() -> List[str]:
