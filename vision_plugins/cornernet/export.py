@@ -50,7 +50,10 @@ class CornerNetExportable(Exportable):
             dynamic_axes={"images": {2: "height", 3: "width"}},
             check_inputs=[(canvas(255, 127),)],
             rtol=0,
-            atol=5e-3,  # canvas pixels and scores
+            # scores and canvas pixels. Known limit: on the CenterNet-Triplet fixture weights a
+            # frozen TorchScript graph (BatchNorm folded) gives rows up to 0.1 px from eager, and a
+            # looser tolerance makes rejected pairs pair ambiguously in the ranked check
+            atol=5e-3,
             ranked=True,  # top-K rows: near-tied candidates may be ranked / cut differently
         )
         meta = {
