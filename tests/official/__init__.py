@@ -12,6 +12,9 @@ module                 official code                                 meta-archit
 ``stacked_hourglass``  princeton-vl/pytorch_stacked_hourglass        StackedHourglassPose
 ``densepose``          detectron2 ``projects/DensePose``             (import only, no runner)
 ``cyclegan``           junyanz/pytorch-CycleGAN-and-pix2pix          Pix2Pix, CycleGAN
+``esrgan``             xinntao/ESRGAN (``RRDBNet_arch.py``)          ESRGAN (RRDBNet)
+``basicsr_sr``         XPixelGroup/BasicSR (arch files only)         SuperResolution, SRGAN
+``fast_neural_style``  pytorch/examples ``fast_neural_style``        FastNeuralStyle
 =====================  ============================================  ============================
 
 Nothing official is vendored: the code is imported from a checkout at ``path``. Every

@@ -22,5 +22,6 @@ SPEC = register_spec(
         converters=("fast_neural_style",),
         visualize=draw_translation,
         trainer="two_player",
+        official_runner="tests.official.fast_neural_style:runner",
     )
 )

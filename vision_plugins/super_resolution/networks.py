@@ -180,22 +180,52 @@ class MSRResNet(nn.Module):
         return out + base
 
 
+class _DenseConv(nn.Conv2d):
+    """The dense blocks' 3x3 convolutions: an ``nn.Conv2d`` (same parameters and keys) that the
+    GAN layer's ``fast_inference_kernels`` leaves alone (it swaps exact ``nn.Conv2d`` only). Its
+    packed oneDNN kernels return channels-last tensors, and concatenating those along the
+    channels -- five times per dense block -- cost more than the packing saved: measured at 48²
+    LR on 2 threads, one block 3.65 ms packed vs 2.8 ms plain (minimum of 40 alternating runs)."""
+
+
+def _inference_path():
+    return not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting())
+
+
 class ResidualDenseBlock(nn.Module):
     """ESRGAN's ``ResidualDenseBlock_5C``: five 3x3 convs, each seeing the block input and all
-    previous outputs (growth ``gc``), LeakyReLU(0.2) after the first four; x + 0.2 * conv5."""
+    previous outputs (growth ``gc``), LeakyReLU(0.2) after the first four; x + 0.2 * conv5.
+
+    Without gradients (and not tracing) the features are written into one preallocated NCHW
+    buffer whose leading channels are each convolution's input (a contiguous view: no
+    ``torch.cat`` copies), LeakyReLU in place, and ``x + 0.2 * conv5`` as one ``add`` (alpha):
+    the same operations, outputs equal to float rounding."""
 
     def __init__(self, nf=64, gc=32):
         super().__init__()
         for i in range(4):
-            setattr(self, f"conv{i + 1}", nn.Conv2d(nf + i * gc, gc, 3, 1, 1))
-        self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
+            setattr(self, f"conv{i + 1}", _DenseConv(nf + i * gc, gc, 3, 1, 1))
+        self.conv5 = _DenseConv(nf + 4 * gc, nf, 3, 1, 1)
+        self.gc = gc
         scaled_kaiming_init([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x):
+        if _inference_path():
+            return self._forward_buffered(x)
         feats = [x]
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
             feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
         return self.conv5(torch.cat(feats, 1)) * 0.2 + x
+
+    def _forward_buffered(self, x):
+        n, c, h, w = x.shape
+        buf = x.new_empty((n, c + 4 * self.gc, h, w))
+        buf[:, :c].copy_(x)
+        for i, conv in enumerate((self.conv1, self.conv2, self.conv3, self.conv4)):
+            out = buf[:, c + i * self.gc : c + (i + 1) * self.gc]
+            out.copy_(conv(buf[:, : c + i * self.gc]))
+            F.leaky_relu_(out, 0.2)
+        return torch.add(x, self.conv5(buf), alpha=0.2)
 
 
 class RRDB(nn.Module):
@@ -208,6 +238,8 @@ class RRDB(nn.Module):
         self.RDB3 = ResidualDenseBlock(nf, gc)
 
     def forward(self, x):
+        if _inference_path():
+            return torch.add(x, self.RDB3(self.RDB2(self.RDB1(x))), alpha=0.2)
         return self.RDB3(self.RDB2(self.RDB1(x))) * 0.2 + x
 
 
@@ -236,6 +268,8 @@ class RRDBNet(nn.Module):
 
     def forward(self, x):
         fea = self.conv_first(x)
+        if _inference_path():  # the dense blocks' buffers are NCHW (see ResidualDenseBlock)
+            fea = fea.contiguous()
         fea = fea + self.trunk_conv(self.RRDB_trunk(fea))
         fea = F.leaky_relu(self.upconv1(F.interpolate(fea, scale_factor=2, mode="nearest")), 0.2)
         fea = F.leaky_relu(self.upconv2(F.interpolate(fea, scale_factor=2, mode="nearest")), 0.2)

@@ -1,6 +1,8 @@
 """What the super-resolution models plug in: their config keys, the SR mapper and test transform,
 the converters, the LR | bicubic | SR demo drawing, and the two-player trainer (which also runs
-the one-player ``SuperResolution``)."""
+the one-player ``SuperResolution``). ``tools/benchmark.py --official``: ``SuperResolution`` /
+``SRGAN`` against a BasicSR checkout (``MSRResNet``, ``RRDBNet``), ``ESRGAN`` against
+xinntao/ESRGAN (``RRDBNet_arch``); the runners refuse other generators."""
 
 from ..data.super_resolution import SRMapper, build_sr_test_augmentation
 from ..spec import ArchSpec, register_spec
@@ -24,8 +26,13 @@ SPECS = tuple(
             trainer="two_player",
             mappers=(SRMapper,),
             test_augmentation=build_sr_test_augmentation,
+            official_runner=runner,
         )
     )
-    for name in ("SuperResolution", "SRGAN", "ESRGAN")
+    for name, runner in (
+        ("SuperResolution", "tests.official.basicsr_sr:runner"),
+        ("SRGAN", "tests.official.basicsr_sr:runner"),
+        ("ESRGAN", "tests.official.esrgan:runner"),
+    )
 )
 SPEC = SPECS[0]
