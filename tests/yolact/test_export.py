@@ -6,8 +6,8 @@ On the parity-fixture weights, on the fixture input and on a real photo (test tr
 550², masks pasted at the photo's size): graph outputs within atol 2e-4 (relative boxes, scores,
 sigmoid masks; classes equal) and the final detections equal to eager's — same count, classes,
 masks (all but 1e-5 of the pixels), scores within 1e-4, boxes within 1e-2 px. YOLACT++ (deformable
-convolutions: ONNX ``DeformConv``, opset 19) on a small random model in CI, on the fixture in
-the slow suite (its 550² DCN R-50 export takes minutes here)."""
+convolutions: ONNX ``DeformConv``, opset 19) and cross-class NMS on small random models in CI;
+the fixture-weight tests are in the slow suite (R-50 / DCN R-50 at 550² take minutes here)."""
 
 import numpy as np
 import pytest
@@ -93,6 +93,7 @@ def _check(model, cfg, inputs, tmp_path):
     return out
 
 
+@pytest.mark.slow  # ~3.5 min here (R-50 550², both formats; load average ~10 on 2 cores)
 @requires_fixtures
 @requires_photos
 def test_yolact_fixture_export_matches_eager(tmp_path):
