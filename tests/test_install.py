@@ -126,8 +126,10 @@ def test_wheel_requirements_are_vision_plugins_own(wheel):
         runtime = [ln.split("#", 1)[0].strip() for ln in f]
     assert _requirement_names(base) == _requirement_names([r for r in runtime if r])
     extras = {ln.split(": ", 1)[1] for ln in meta.splitlines() if ln.startswith("Provides-Extra:")}
-    assert extras == {"dev", "opencv"}
+    assert extras == {"deploy", "dev", "opencv"}
     assert 'opencv-python-headless; extra == "opencv"' in requires
+    deploy = [r.split(";")[0] for r in requires if 'extra == "deploy"' in r]
+    assert {"onnx", "onnxruntime", "onnxscript"} <= set(_requirement_names(deploy)), deploy
 
 
 def _existing_environment(tmp):

@@ -148,13 +148,3 @@ def test_benchmark_runs_on_a_real_photo(key, tmp_path):
 
     result = json.loads(out.read_text())
     assert result["input_hw"] == [600, 906] and result["inference_latency_ms"] > 0
-
-
-def test_benchmark_without_image_on_a_dataset_not_on_disk_asks_for_one():
-    """An official COCO config without the COCO json: a clear request for --image, not a raw
-    FileNotFoundError."""
-    with pytest.raises(SystemExit, match="--image PATH"):
-        load_tool("benchmark").main(
-            ["--config-file", "configs/YOLACT/yolact_R_50_FPN_550_coco.yaml", "--train-iters", "0",
-             "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", ""]
-        )  # fmt: skip
