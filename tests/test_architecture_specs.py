@@ -15,8 +15,8 @@ from detectron2.modeling import META_ARCH_REGISTRY, ROI_HEADS_REGISTRY
 import vision_plugins
 from vision_plugins.checkpoint import CONVERTERS
 from vision_plugins.data import build_mapper, prepare_dataset_files
-from vision_plugins.data.synthetic import SYNTHETIC_DATASETS
 from vision_plugins.data.super_resolution import sr_lr_image
+from vision_plugins.data.synthetic import SYNTHETIC_DATASETS
 from vision_plugins.engine import Predictor, setup_cfg
 from vision_plugins.spec import SPECS, spec_for
 

@@ -8,9 +8,8 @@ import sys
 
 import pytest
 import torch
-from detectron2.utils.env import seed_all_rng
-
 from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.utils.env import seed_all_rng
 
 from vision_plugins.engine import Trainer, TwoPlayerTrainer, setup_cfg, trainer_class
 from vision_plugins.engine.gan_trainer import epoch_lambda, multistep_lambda
