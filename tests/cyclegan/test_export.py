@@ -7,7 +7,7 @@ import cv2
 import pytest
 import torch
 
-from tests.export.common import backends_match_eager, photo_bgr, requires_photos
+from tests.export.common import backends_match_eager, photo_bgr, requires_photos, same_pixels
 from tests.parity import fixture_image, load_gan_fixture, requires_fixtures
 from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.cyclegan.export import export_cyclegan
@@ -21,14 +21,6 @@ pytestmark = [requires_fixtures, requires_photos]
 @pytest.fixture(scope="module")
 def fixture():
     return load_gan_fixture("cyclegan_resnet9")
-
-
-def _same_pixels(got, want):
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert sorted(a) == sorted(b)
-        for k in b:
-            torch.testing.assert_close(a[k], b[k], rtol=0, atol=5e-3)
 
 
 def test_cyclegan_export_matches_eager(tmp_path, fixture, converted):  # noqa: F811
@@ -46,6 +38,6 @@ def test_cyclegan_export_matches_eager(tmp_path, fixture, converted):  # noqa: F
     ]
     exportable = export_cyclegan(model, cfg)
     assert [g.name for g in exportable.graphs] == ["netG_A", "netG_B"]
-    out = backends_match_eager(model, exportable, batches, tmp_path, _same_pixels)
+    out = backends_match_eager(model, exportable, batches, tmp_path, same_pixels)
     assert set(out) == {"onnx", "torchscript"}
     assert out["onnx"][1][0]["image_B2A"].shape == (3, 100, 164)

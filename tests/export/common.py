@@ -121,3 +121,13 @@ def assert_instances_equal(got, want, box_atol=1e-2, score_atol=1e-4, kp_atol=1e
             torch.testing.assert_close(
                 a.pred_keypoints[ia], b.pred_keypoints[ib], rtol=0, atol=kp_atol
             )
+
+
+def same_pixels(got, want, atol=5e-3):
+    """``compare`` of image outputs (``backends_match_eager``): the same keys per image, every
+    pixel within ``atol`` (of 0..255) of eager's."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert sorted(a) == sorted(b)
+        for k in b:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=atol)

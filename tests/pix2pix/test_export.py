@@ -4,9 +4,8 @@ transform, the generated pixels within 5e-3 (of 0..255) of eager's; the official
 (TEST_TRAIN_MODE: random dropout) is refused with the key named."""
 
 import pytest
-import torch
 
-from tests.export.common import backends_match_eager, photo_bgr, requires_photos
+from tests.export.common import backends_match_eager, photo_bgr, requires_photos, same_pixels
 from tests.parity import fixture_image, load_gan_fixture, requires_fixtures
 from vision_plugins.checkpoint import Checkpointer
 from vision_plugins.engine import Predictor, Trainer, setup_cfg
@@ -22,14 +21,6 @@ def fixture():
     return load_gan_fixture("pix2pix_unet256")
 
 
-def _same_pixels(got, want):
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert sorted(a) == sorted(b)
-        for k in b:
-            torch.testing.assert_close(a[k], b[k], rtol=0, atol=5e-3)
-
-
 def test_pix2pix_export_matches_eager(tmp_path, fixture, converted):  # noqa: F811
     _, _, inputs, _ = fixture
     cfg = setup_cfg(CONFIG, ["MODEL.DEVICE", "cpu", "MODEL.GAN.TEST_TRAIN_MODE", "False"])
@@ -39,7 +30,7 @@ def test_pix2pix_export_matches_eager(tmp_path, fixture, converted):  # noqa: F8
     photo = Predictor(cfg, model=model).preprocess(photo_bgr())
     assert photo["image"].shape == (3, 256, 256)
     batches = [[{"image": fixture_image(inputs["A"][0])}], [photo]]
-    out = backends_match_eager(model, export_pix2pix(model, cfg), batches, tmp_path, _same_pixels)
+    out = backends_match_eager(model, export_pix2pix(model, cfg), batches, tmp_path, same_pixels)
     assert set(out) == {"onnx", "torchscript"}
 
 

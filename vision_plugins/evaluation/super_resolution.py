@@ -68,6 +68,7 @@ from .translation import (
     kernel_inception_distance,
     paired_metrics,
     sharpness,
+    sorted_keys,
 )
 
 __all__ = [
@@ -283,7 +284,7 @@ class SREvaluator(DatasetEvaluator):
         if not records:
             logger.warning(f"{self._dataset_name}: no image was evaluated")
             return {}
-        recs = [records[k] for k in _sorted(records)]
+        recs = [records[k] for k in sorted_keys(records)]
         res = OrderedDict()
         for k in ("PSNR_Y", "SSIM_Y", "PSNR", "SSIM"):
             res[k] = float(np.mean([r[k] for r in recs]))
@@ -317,13 +318,6 @@ class SREvaluator(DatasetEvaluator):
 
 def _empty_cfg():
     return CN({"TEST": CN(), "INPUT": CN()})
-
-
-def _sorted(keys):
-    try:
-        return sorted(keys)
-    except TypeError:
-        return sorted(keys, key=str)
 
 
 @register_evaluator("super_resolution")

@@ -403,7 +403,7 @@ def _prune_pixels(entries, limit):
     of ``{key: dict}`` that hold them: the union over processes then holds the global first."""
     keys = [k for k, v in entries.items() if "pixels" in v]
     if len(keys) > limit:
-        for k in _sorted(keys)[limit:]:
+        for k in sorted_keys(keys)[limit:]:
             entries[k].pop("pixels", None)
             entries[k].pop("pixels_real", None)
 
@@ -575,7 +575,7 @@ class TranslationEvaluator(DatasetEvaluator):
         if not records:
             logger.warning(f"{self._dataset_name}: no image was evaluated")
             return {}
-        records = [records[k] for k in _sorted(records)]
+        records = [records[k] for k in sorted_keys(records)]
         results, rows = OrderedDict(), []
         for direction, out_key, target_key, other_key, _, suffix in DIRECTIONS:
             recs = [r[direction] for r in records if direction in r]
@@ -606,7 +606,7 @@ class TranslationEvaluator(DatasetEvaluator):
                 f"images have no {target_key!r}; L1/PSNR/SSIM ({direction}) skip them"
             )
         # the real images of the direction: the targets, or else the unpaired images
-        others = [unpaired[k] for k in _sorted(unpaired) if k[0] == direction]
+        others = [unpaired[k] for k in sorted_keys(unpaired) if k[0] == direction]
         if paired:
             real_grad = [r["grad_real"] for r in paired]
             real_pixels = [r["pixels_real"] for r in paired if "pixels_real" in r]
@@ -650,7 +650,7 @@ class TranslationEvaluator(DatasetEvaluator):
         logger.info(f"Translation evaluation of {self._dataset_name!r}:\n" + table)
 
 
-def _sorted(keys):
+def sorted_keys(keys):
     """Image keys in a fixed order (KID's subsets depend on it): numeric ids numerically."""
     try:
         return sorted(keys)
