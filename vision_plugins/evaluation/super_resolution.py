@@ -63,9 +63,8 @@ from .build import gather_predictions, register_evaluator
 from .translation import (
     _options,
     build_fid_features,
-    frechet_distance,
+    fid_kid,
     gradient_magnitude,
-    kernel_inception_distance,
     paired_metrics,
     sharpness,
     sorted_keys,
@@ -291,16 +290,10 @@ class SREvaluator(DatasetEvaluator):
         real_grad = [r["grad_real"] for r in recs]
         res["sharpness"] = sharpness([r["grad"] for r in recs], real_grad)
         if self._features is not None:
-            fid_key, kid_key = f"FID{self._tag}", f"KID{self._tag}"
             real, fake = [r["real"] for r in recs], [r["fake"] for r in recs]
-            if len(recs) < 2:
-                res[fid_key] = res[f"{kid_key}_mean"] = res[f"{kid_key}_std"] = float("nan")
-            else:
-                res[fid_key] = frechet_distance(real, fake)
-                subset = min(self._kid_subset, len(recs))
-                mean, std = kernel_inception_distance(real, fake, subset, self._kid_subsets,
-                                                      self._seed)  # fmt: skip
-                res[f"{kid_key}_mean"], res[f"{kid_key}_std"] = mean, std
+            what = f"dataset {self._dataset_name!r}"
+            res.update(fid_kid(real, fake, self._tag, self._kid_subset, self._kid_subsets,
+                               self._seed, what))  # fmt: skip
         base = [r["bicubic"] for r in recs if "bicubic" in r]
         if base and len(base) == len(recs):
             for k in ("PSNR_Y", "SSIM_Y", "PSNR", "SSIM"):

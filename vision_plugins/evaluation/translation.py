@@ -457,6 +457,26 @@ def kernel_inception_distance(real, fake, subset_size, subsets=100, seed=0):
 # evaluator
 
 
+def fid_kid(real, fake, tag, kid_subset, kid_subsets, seed, what):
+    """``{FID<tag>, KID<tag>_mean, KID<tag>_std}`` of two lists of feature vectors (KID subsets of
+    ``min(kid_subset, n_real, n_fake)``); NaN, with a warning naming ``what``, when either side
+    has fewer than two images."""
+    fid_key, kid_key = f"FID{tag}", f"KID{tag}"
+    if len(real) < 2 or len(fake) < 2:
+        logger.warning(
+            f"{what}: FID/KID need at least 2 real and 2 generated images, got {len(real)} and "
+            f"{len(fake)}: NaN"
+        )
+        return {
+            fid_key: float("nan"),
+            f"{kid_key}_mean": float("nan"),
+            f"{kid_key}_std": float("nan"),
+        }
+    subset = min(kid_subset, len(real), len(fake))
+    mean, std = kernel_inception_distance(real, fake, subset, kid_subsets, seed)
+    return {fid_key: frechet_distance(real, fake), f"{kid_key}_mean": mean, f"{kid_key}_std": std}
+
+
 class TranslationEvaluator(DatasetEvaluator):
     """L1 / PSNR / SSIM of ``output["image"]`` against ``input["target"]`` (and of
     ``output["image_B2A"]`` against ``input["target_B"]``), and FID / KID of the outputs against
@@ -623,18 +643,10 @@ class TranslationEvaluator(DatasetEvaluator):
         real = [r["real"] for r in recs if "real" in r]
         if not real:
             real = [u["features"] for u in others if "features" in u]
-        fid_key, kid_key = f"FID{self._tag}", f"KID{self._tag}"
-        if len(real) < 2 or len(fake) < 2:
-            logger.warning(
-                f"dataset {self._dataset_name!r} ({direction}): FID/KID need at least 2 real "
-                f"and 2 generated images, got {len(real)} and {len(fake)}: NaN"
-            )
-            res[fid_key] = res[f"{kid_key}_mean"] = res[f"{kid_key}_std"] = float("nan")
-            return res
-        res[fid_key] = frechet_distance(real, fake)
-        subset = min(self._kid_subset, len(real), len(fake))
-        mean, std = kernel_inception_distance(real, fake, subset, self._kid_subsets, self._seed)
-        res[f"{kid_key}_mean"], res[f"{kid_key}_std"] = mean, std
+        what = f"dataset {self._dataset_name!r} ({direction})"
+        res.update(
+            fid_kid(real, fake, self._tag, self._kid_subset, self._kid_subsets, self._seed, what)
+        )
         return res
 
     def _log(self, rows):
