@@ -210,6 +210,23 @@ def check_converted(converted, expected, name):
     return converted
 
 
+def dotted_config(values, meta_arch=None):
+    """A ``configure(cfg)`` for :func:`model_shapes`: sets ``MODEL.META_ARCHITECTURE`` (if given)
+    and every ``{"MODEL.GAN.NGF": 32, ...}`` value (the config a converter read off the weights)."""
+
+    def configure(cfg):
+        if meta_arch is not None:
+            cfg.MODEL.META_ARCHITECTURE = meta_arch
+        for key, value in values.items():
+            node, _, leaf = key.rpartition(".")
+            target = cfg
+            for part in node.split("."):
+                target = target[part]
+            target[leaf] = value
+
+    return configure
+
+
 def model_shapes(configure):
     """{key: shape} of the model built on the meta device (no memory, no initialisation) from
     ``detectron2.config.get_cfg()`` with every vision_plugins key, edited by ``configure(cfg)``

@@ -10,7 +10,7 @@ N_BLOCKS and the channel counts are read from the weights and returned as config
 import re
 
 from ..checkpoint import CheckpointFormatError, check_converted, register_converter
-from ..checkpoint.registry import model_shapes
+from ..checkpoint.registry import dotted_config, model_shapes
 
 __all__ = ["convert_fast_neural_style"]
 
@@ -44,14 +44,6 @@ def convert_fast_neural_style(state_dict):
     }
     out = {f"transformer.{k}": v for k, v in state.items()}
 
-    def configure(cfg):
-        cfg.MODEL.META_ARCHITECTURE = "FastNeuralStyle"
-        for key, value in config.items():
-            node, _, leaf = key.rpartition(".")
-            target = cfg
-            for part in node.split("."):
-                target = target[part]
-            target[leaf] = value
-
+    configure = dotted_config(config, "FastNeuralStyle")
     check_converted(out, model_shapes(configure), "FastNeuralStyle")
     return out, config

@@ -25,7 +25,7 @@ key that does not fit.
 import re
 
 from ..checkpoint import CheckpointFormatError, check_converted
-from ..checkpoint.registry import model_shapes
+from ..checkpoint.registry import dotted_config, model_shapes
 
 __all__ = [
     "drop_instance_norm_stats",
@@ -202,15 +202,8 @@ def convert_networks(files, roles, meta_arch, channels):
                 f"('model.0.weight' / 'net.0.weight'), the generators' channels give {expected}"
             )
 
-    def configure(cfg):
-        for key, value in config.items():
-            node, _, leaf = key.rpartition(".")
-            target = cfg
-            for part in node.split("."):
-                target = target[part]
-            target[leaf] = value
-
-    shapes = {k: v for k, v in model_shapes(configure).items() if k.startswith(tuple(prefixes))}
+    shapes = model_shapes(dotted_config(config))
+    shapes = {k: v for k, v in shapes.items() if k.startswith(tuple(prefixes))}
     check_converted(out, shapes, meta_arch)
     config.pop("MODEL.META_ARCHITECTURE")
     return out, config

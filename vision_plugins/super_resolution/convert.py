@@ -26,7 +26,7 @@ shape is checked against the model built from them."""
 import re
 
 from ..checkpoint import CheckpointFormatError, check_converted, register_converter
-from ..checkpoint.registry import model_shapes
+from ..checkpoint.registry import dotted_config, model_shapes
 
 __all__ = ["convert_msrresnet", "convert_esrgan", "rrdbnet_from_any_scheme"]
 
@@ -174,16 +174,7 @@ def _convert(files, generator, meta_arch):
         out.update({f"netD.{k}": v for k, v in d_state.items()})
         arch = meta_arch
 
-    def configure(cfg):
-        cfg.MODEL.META_ARCHITECTURE = arch
-        for key, value in config.items():
-            node, _, leaf = key.rpartition(".")
-            target = cfg
-            for part in node.split("."):
-                target = target[part]
-            target[leaf] = value
-
-    check_converted(out, model_shapes(configure), arch)
+    check_converted(out, model_shapes(dotted_config(config, arch)), arch)
     return out, config
 
 
