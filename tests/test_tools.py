@@ -157,6 +157,40 @@ def test_demo_vpsnet_video_tracks_within_one_video(tmp_path, monkeypatch):
     assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 512  # enlarged like the images
 
 
+def test_demo_grid_is_a_mosaic_of_the_drawn_images(tmp_path):
+    out, grid = tmp_path / "out", tmp_path / "readme" / "predictions.png"
+    args = ["--config-file", CONFIG, "--dataset", "vp_shapes_val", "--num-images", "3",
+            "--output", str(out), "--grid", str(grid), "--grid-columns", "2", "--grid-tile", "64"]
+    assert demo.main(args + FAST) == 0
+    mosaic = cv2.imread(str(grid))
+    assert mosaic.shape == (128, 128, 3)  # 3 tiles of 64 in 2 columns: 2 rows
+    first = cv2.imread(str(out / sorted(os.listdir(out))[0]))  # square 512² drawing -> 64²
+    np.testing.assert_array_equal(
+        mosaic[:64, :64], cv2.resize(first, (64, 64), interpolation=cv2.INTER_AREA)
+    )
+    assert (mosaic[64:, 64:] == 255).all()  # the missing 4th tile stays white
+    with pytest.raises(ValueError, match="no image visualisation"):
+        demo.write_grid([], str(grid))
+
+
+def test_demo_dataset_frames_stream_with_their_video_ids(tmp_path, monkeypatch):
+    seen = []
+    frame_inference = VPSNet.frame_inference
+
+    def record_inputs(self, x, do_postprocess):
+        seen.append((x.get("video_id"), x.get("frame_id")))
+        return frame_inference(self, x, do_postprocess)
+
+    monkeypatch.setattr(VPSNet, "frame_inference", record_inputs)
+    demo.main(
+        ["--config-file", "configs/VPSNet/vpsnet_R_18_FPN_synth_video_fusetrack.yaml",
+         "--dataset", "vp_video_panoptic_val", "--num-images", "3", "--output",
+         str(tmp_path), "MODEL.WEIGHTS", "", *FAST]
+    )  # fmt: skip
+    first = DatasetCatalog.get("vp_video_panoptic_val")[:3]
+    assert seen == [(d["video_id"], d["frame_id"]) for d in first] == [(1, 1), (1, 2), (1, 3)]
+
+
 @pytest.mark.parametrize("source", ["annotation", "dataloader"])
 def test_visualize_data(tmp_path, source):
     args = ["--dataset", "vp_people_train", "--num", "2", "--output", str(tmp_path)]

@@ -6,6 +6,8 @@
     python tools/demo.py --config-file ... --dataset vp_shapes_val --num-images 4 --output out/
     python tools/demo.py --config-file ... --video-input clip.mp4 --output out/ --opts KEY VALUE
     python tools/demo.py --config-file ... --webcam [--output out/]
+    python tools/demo.py --config-file ... --dataset vp_shapes_val --num-images 8 --output out/ \
+        --grid projects/<Arch>/predictions.png   # also one small mosaic of the images (READMEs)
 
 detectron2's ``demo/demo.py`` options work the same way: ``--input``, ``--video-input FILE``,
 ``--webcam`` (camera 0, frame by frame until the stream ends or Esc is pressed in the window;
@@ -14,9 +16,11 @@ without a display the frames go to ``<output>/webcam.mp4`` instead), ``--output`
 ``--opts`` work too). Videos are written H.264 when the installed OpenCV can (probed once, ``avc1``
 then ``H264``), else MPEG-4 part 2 (``mp4v``) with a note on stderr.
 
-Images -> ``<output>/<name>.png``; a video -> ``<output>/<name>.mp4`` (frame by frame; a streaming
+Images -> ``<output>/<name>.png`` (with ``--grid FILE`` also one mosaic of them, each tile scaled
+to ``--grid-tile`` pixels on its longer side, ``--grid-columns`` per row); a video -> ``<output>/<name>.mp4`` (frame by frame; a streaming
 model (``ArchSpec.streaming``: VPSNet, YolactEdge) gets each frame with the video's ``video_id``
-and its ``frame_id``, so it carries its state across frames). Outputs detectron2 cannot draw are
+and its ``frame_id``, so it carries its state across frames; so do the frames of a video dataset
+given with ``--dataset``, with the ids of its dataset dicts). Outputs detectron2 cannot draw are
 drawn by the architecture's spec (``ArchSpec.visualize``: DensePose IUV, VPSNet's colour per track
 id, input | output side by side for the image-to-image models: Pix2Pix, CycleGAN); small inputs are
 drawn enlarged.
@@ -71,6 +75,11 @@ def get_parser():
         "--output", help="output folder (required, except with --webcam on a display)"
     )
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--grid", help="also write the image visualisations as one mosaic PNG")
+    parser.add_argument("--grid-columns", type=int, default=4, help="with --grid: tiles per row")
+    parser.add_argument(
+        "--grid-tile", type=int, default=256, help="with --grid: longer side of a tile (pixels)"
+    )
     parser.add_argument(
         "--backend", choices=BACKENDS, default="eager",
         help="run the model eagerly or its exported graphs (tools/export_model.py)",
@@ -150,17 +159,38 @@ def draw(predictions, rgb, metadata, min_side=512, spec=None):
     return out.get_image()
 
 
-def run_image(predictor, path, out_dir, threshold, half=None):
+def run_image(predictor, path, out_dir, threshold, half=None, extra=None):
     """Draw the prediction on the image ``path``; ``half`` ("left" / "right"): only that half
-    of the file is the input (the A|B files of aligned image-to-image datasets)."""
+    of the file is the input (the A|B files of aligned image-to-image datasets); ``extra``: the
+    keyword inputs of the predictor (``video_id`` / ``frame_id`` of a dataset's video frame)."""
     bgr = read_image(path, format="BGR")
     if half is not None:
         middle = bgr.shape[1] // 2
         bgr = np.ascontiguousarray(bgr[:, :middle] if half == "left" else bgr[:, middle:])
-    preds = _filter(predictor(bgr), threshold)
+    preds = _filter(predictor(bgr, **(extra or {})), threshold)
     vis = draw(preds, bgr[:, :, ::-1], predictor.metadata, spec=spec_for(predictor.cfg))
     dst = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
     cv2.imwrite(dst, vis[:, :, ::-1])
+    return dst
+
+
+def write_grid(paths, dst, columns=4, tile=256):
+    """The images ``paths`` as one PNG ``dst``: each scaled to ``tile`` pixels on its longer side
+    (aspect kept, centred on a white cell of ``tile`` x ``tile``), ``columns`` per row, in order."""
+    if not paths:
+        raise ValueError(f"--grid {dst!r}: no image visualisation to put in it")
+    rows = -(-len(paths) // columns)
+    grid = np.full((rows * tile, min(columns, len(paths)) * tile, 3), 255, np.uint8)
+    for i, path in enumerate(paths):
+        image = cv2.imread(path)
+        scale = tile / max(image.shape[:2])
+        size = tuple(max(1, round(n * scale)) for n in image.shape[1::-1])  # (w, h)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        top = (i // columns) * tile + (tile - size[1]) // 2
+        left = (i % columns) * tile + (tile - size[0]) // 2
+        grid[top : top + size[1], left : left + size[0]] = image
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    cv2.imwrite(dst, grid)
     return dst
 
 
@@ -346,11 +376,20 @@ def main(argv=None):
             raise FileNotFoundError(f"--video-input {path!r}: no such file")
         files.append(path)
     halves = {}  # aligned A|B datasets: the half that is the model's input
+    extras = {}  # a streaming model on a video dataset: each frame's video_id / frame_id
     if args.dataset:
-        chosen = [d["file_name"] for d in DatasetCatalog.get(args.dataset)[: args.num_images]]
+        dicts = DatasetCatalog.get(args.dataset)[: args.num_images]
+        chosen = [d["file_name"] for d in dicts]
         files += chosen
         half = aligned_input_half(cfg, args.dataset)
         halves = dict.fromkeys(chosen, half) if half else {}
+        spec = spec_for(cfg)
+        if spec is not None and spec.streaming:
+            extras = {
+                d["file_name"]: {k: d[k] for k in ("video_id", "frame_id")}
+                for d in dicts
+                if "video_id" in d
+            }
     if args.exported and args.backend == "eager":
         raise SystemExit("--exported needs --backend torchscript or onnxruntime")
     predictor = Predictor(cfg, backend=args.backend, exported=args.exported)
@@ -359,11 +398,19 @@ def main(argv=None):
     is_video = [f.lower().endswith(VIDEO_EXTS) or f in args.video_input for f in files]
     images = [f for f, video in zip(files, is_video) if not video]
     skipped = []  # (path, reason) of the files that could not be read
+    drawn = []
     for path in tqdm.tqdm(images, desc="images", unit="img"):
         try:
-            run_image(predictor, path, args.output, args.confidence_threshold, halves.get(path))
+            drawn.append(
+                run_image(
+                    predictor, path, args.output, args.confidence_threshold, halves.get(path),
+                    extras.get(path),
+                )
+            )  # fmt: skip
         except UnreadableImageError as e:  # names the file; the model's errors still stop
             _skip(skipped, path, e)
+    if args.grid:
+        print(f"wrote {write_grid(drawn, args.grid, args.grid_columns, args.grid_tile)}")
     videos = [f for f, video in zip(files, is_video) if video]
     for video_id, path in enumerate(videos):
         try:
