@@ -160,7 +160,8 @@ def test_demo_vpsnet_video_tracks_within_one_video(tmp_path, monkeypatch):
 def test_demo_grid_is_a_mosaic_of_the_drawn_images(tmp_path):
     out, grid = tmp_path / "out", tmp_path / "readme" / "predictions.png"
     args = ["--config-file", CONFIG, "--dataset", "vp_shapes_val", "--num-images", "3",
-            "--output", str(out), "--grid", str(grid), "--grid-columns", "2", "--grid-tile", "64"]
+            "--output", str(out), "--grid", str(grid), "--grid-columns", "2",
+            "--grid-tile", "64"]  # fmt: skip
     assert demo.main(args + FAST) == 0
     mosaic = cv2.imread(str(grid))
     assert mosaic.shape == (128, 128, 3)  # 3 tiles of 64 in 2 columns: 2 rows

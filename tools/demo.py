@@ -17,10 +17,11 @@ without a display the frames go to ``<output>/webcam.mp4`` instead), ``--output`
 then ``H264``), else MPEG-4 part 2 (``mp4v``) with a note on stderr.
 
 Images -> ``<output>/<name>.png`` (with ``--grid FILE`` also one mosaic of them, each tile scaled
-to ``--grid-tile`` pixels on its longer side, ``--grid-columns`` per row); a video -> ``<output>/<name>.mp4`` (frame by frame; a streaming
-model (``ArchSpec.streaming``: VPSNet, YolactEdge) gets each frame with the video's ``video_id``
-and its ``frame_id``, so it carries its state across frames; so do the frames of a video dataset
-given with ``--dataset``, with the ids of its dataset dicts). Outputs detectron2 cannot draw are
+to ``--grid-tile`` pixels on its longer side, ``--grid-columns`` per row); a video ->
+``<output>/<name>.mp4`` (frame by frame; a streaming model (``ArchSpec.streaming``: VPSNet,
+YolactEdge) gets each frame with the video's ``video_id`` and its ``frame_id``, so it carries its
+state across frames; so do the frames of a video dataset given with ``--dataset``, with the ids
+of its dataset dicts). Outputs detectron2 cannot draw are
 drawn by the architecture's spec (``ArchSpec.visualize``: DensePose IUV, VPSNet's colour per track
 id, input | output side by side for the image-to-image models: Pix2Pix, CycleGAN); small inputs are
 drawn enlarged.
