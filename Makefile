@@ -18,7 +18,7 @@ DEMO_OUT ?= output/demo
 DEMO_CONFIG := configs/Mask-RCNN/mask_rcnn_R_18_FPN_synth_shapes.yaml
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup lock demo test test-all bench lint format clean
+.PHONY: setup lock demo test test-all bench bench-official lint format clean
 
 # The exact versions of requirements/lock.txt (every file's sha256 checked), panopticapi-lite
 # without its stale requirements, detectron2 as a distribution (install_detectron2.py), then
@@ -70,6 +70,13 @@ bench: setup
 	$(PY) tools/benchmark.py --config-file $(DEMO_CONFIG) --input-size 128 --threads 2 \
 		$(if $(BENCH_WEIGHTS),--weights $(BENCH_WEIGHTS)) \
 		--output output/bench/mask_rcnn_R_18_FPN_synth_shapes.json
+
+# Issue #25's ratio table: five models per backend vs their official code (VP_OFFICIAL_* name the
+# checkouts; README "CPU latency per backend vs the official code"), e.g.
+# make bench-official BENCH_ARGS="--weights fixture --only retinaface shg"
+BENCH_ARGS ?=
+bench-official: setup
+	$(PY) tools/bench_official.py $(BENCH_ARGS)
 
 lint: setup
 	$(PY) -m black --check vision_plugins tools tests setup.py
