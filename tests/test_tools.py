@@ -161,7 +161,7 @@ def test_demo_grid_is_a_mosaic_of_the_drawn_images(tmp_path):
     out, grid = tmp_path / "out", tmp_path / "readme" / "predictions.png"
     args = ["--config-file", CONFIG, "--dataset", "vp_shapes_val", "--num-images", "3",
             "--output", str(out), "--grid", str(grid), "--grid-columns", "2",
-            "--grid-tile", "64"]  # fmt: skip
+            "--grid-tile", "64", "--grid-colors", "0"]  # fmt: skip
     assert demo.main(args + FAST) == 0
     mosaic = cv2.imread(str(grid))
     assert mosaic.shape == (128, 128, 3)  # 3 tiles of 64 in 2 columns: 2 rows
@@ -170,6 +170,11 @@ def test_demo_grid_is_a_mosaic_of_the_drawn_images(tmp_path):
         mosaic[:64, :64], cv2.resize(first, (64, 64), interpolation=cv2.INTER_AREA)
     )
     assert (mosaic[64:, 64:] == 255).all()  # the missing 4th tile stays white
+    small = tmp_path / "small.png"
+    demo.write_grid([str(out / f) for f in sorted(os.listdir(out))], str(small), 2, 64, 16)
+    palette = cv2.imread(str(small))
+    assert len(np.unique(palette.reshape(-1, 3), axis=0)) <= 16
+    assert np.abs(palette.astype(int) - mosaic).mean() < 12  # the same picture, 16 colours
     with pytest.raises(ValueError, match="no image visualisation"):
         demo.write_grid([], str(grid))
 

@@ -50,6 +50,7 @@ import tqdm
 from detectron2.data import DatasetCatalog
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
+from PIL import Image
 
 from vision_plugins.data import aligned_input_half
 from vision_plugins.data.image_io import UnreadableImageError, read_image
@@ -81,6 +82,10 @@ def get_parser():
     parser.add_argument(
         "--grid-tile", type=int, default=256, help="with --grid: longer side of a tile (pixels)"
     )
+    parser.add_argument(
+        "--grid-colors", type=int, default=256,
+        help="with --grid: palette size of the PNG (small files for a README; 0: full colour)",
+    )  # fmt: skip
     parser.add_argument(
         "--backend", choices=BACKENDS, default="eager",
         help="run the model eagerly or its exported graphs (tools/export_model.py)",
@@ -175,9 +180,11 @@ def run_image(predictor, path, out_dir, threshold, half=None, extra=None):
     return dst
 
 
-def write_grid(paths, dst, columns=4, tile=256):
+def write_grid(paths, dst, columns=4, tile=256, colors=0):
     """The images ``paths`` as one PNG ``dst``: each scaled to ``tile`` pixels on its longer side
-    (aspect kept, centred on a white cell of ``tile`` x ``tile``), ``columns`` per row, in order."""
+    (aspect kept, centred on a white cell of ``tile`` x ``tile``), ``columns`` per row, in order;
+    ``colors`` > 0: stored with a palette of that many colours (median cut, no dithering), which
+    makes the file of a README picture several times smaller."""
     if not paths:
         raise ValueError(f"--grid {dst!r}: no image visualisation to put in it")
     rows = -(-len(paths) // columns)
@@ -191,7 +198,10 @@ def write_grid(paths, dst, columns=4, tile=256):
         left = (i % columns) * tile + (tile - size[0]) // 2
         grid[top : top + size[1], left : left + size[0]] = image
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    cv2.imwrite(dst, grid)
+    image = Image.fromarray(grid[:, :, ::-1])
+    if colors > 0:
+        image = image.quantize(colors=colors, dither=Image.Dither.NONE)
+    image.save(dst, "PNG", optimize=True)
     return dst
 
 
@@ -411,7 +421,8 @@ def main(argv=None):
         except UnreadableImageError as e:  # names the file; the model's errors still stop
             _skip(skipped, path, e)
     if args.grid:
-        print(f"wrote {write_grid(drawn, args.grid, args.grid_columns, args.grid_tile)}")
+        grid = write_grid(drawn, args.grid, args.grid_columns, args.grid_tile, args.grid_colors)
+        print(f"wrote {grid}")
     videos = [f for f, video in zip(files, is_video) if video]
     for video_id, path in enumerate(videos):
         try:
