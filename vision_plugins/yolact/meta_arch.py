@@ -164,11 +164,11 @@ class YOLACT(ImagePreprocessor):
         )
 
     def inference(self, batched_inputs, images: ImageList, outputs):
-        """``[{"instances": Instances}]`` of ``forward_features`` outputs: :meth:`detect` (what
-        the exported graphs hold), then :func:`detections_to_instances` (what stays in Python,
-        the same function for every backend)."""
+        """``[{"instances": Instances}]`` of ``forward_features`` outputs: :meth:`decode` (what
+        the exported ``model`` graph holds), :meth:`detections` (the same function for every
+        backend) and :func:`detections_to_instances`."""
         loc, conf, coefs, priors, proto, _ = outputs
-        detections = self.detect(loc, conf, coefs, priors, proto)
+        detections = self.detections(*self.decode(loc, conf, coefs, priors, proto))
         results = []
         for i, x in enumerate(batched_inputs):
             h, w = images.image_sizes[i]
@@ -177,18 +177,20 @@ class YOLACT(ImagePreprocessor):
             results.append({"instances": instances})
         return results
 
-    def detect(self, loc, conf, coefs, priors, proto):
-        """Box decoding, softmax, Fast NMS, mask assembly and crop (and YOLACT++ mask scoring) of
-        a batch, in fixed shapes (exportable to ONNX): see :meth:`detections`."""
-        return self.detections(decode_boxes(loc, priors), F.softmax(conf, -1), coefs, proto)
+    def decode(self, loc, conf, coefs, priors, proto):
+        """The continuous part of the decoding (exported graphs hold it): ``(boxes (B, P, 4)
+        relative x1y1x2y2, scores (B, P, C+1) softmax, coefs, proto)``."""
+        return decode_boxes(loc, priors), F.softmax(conf, -1), coefs, proto
 
-    def detections(self, boxes, scores, coefs, proto):
-        """Official ``Detect`` + the mask part of ``postprocess`` on a batch: ``boxes`` (B, P, 4)
-        relative x1y1x2y2, ``scores`` (B, P, C+1) softmax, ``coefs`` (B, P, k), ``proto``
-        (B, Hp, Wp, k). Returns ``(boxes (B, D, 4), scores (B, D), classes (B, D), masks
-        (B, D, Hp, Wp) cropped sigmoid [, mask_scores (B, D)])`` with D fixed (MAX_DETECTIONS,
-        TOP_K for cross-class NMS) and score -1 where there is no detection, in
-        ``canonical_order`` (by class and prior: robust to near-ties between backends)."""
+    def select(self, boxes, scores):
+        """The decisions (official ``Detect``): the confidence filter, Fast NMS (per class or
+        cross-class) and the kept detections in ``canonical_order`` (by class and prior), in
+        fixed shapes: ``(prior indices (B, D), classes (B, D), scores (B, D))``, D =
+        MAX_DETECTIONS (TOP_K with cross-class NMS), score -1 where there is no detection.
+        Never in an exported graph: a score within rounding of the confidence threshold, an IoU
+        of the NMS threshold or a top-k cut can be decided otherwise by another runtime, and one
+        candidate more or less changes which others Fast NMS keeps; every backend decides here,
+        on its own graph's ``boxes`` / ``scores``."""
         candidates = select_candidates(scores, self.nms_conf_thresh)
         if self.cross_class_nms:
             idx, classes, scores = batched_cross_class_fast_nms(
@@ -198,18 +200,31 @@ class YOLACT(ImagePreprocessor):
             idx, classes, scores = batched_fast_nms(
                 boxes, candidates, self.nms_iou_thresh, self.nms_top_k, self.max_detections
             )
-        idx, classes, scores = canonical_order(idx, classes, scores, boxes.shape[1])
-        boxes, coefs = gather_rows(boxes, idx), gather_rows(coefs, idx)
+        return canonical_order(idx, classes, scores, boxes.shape[1])
+
+    def assemble(self, boxes, coefs, proto, scores, classes):
+        """Masks of the selected detections (exported as the ``masks`` graph): ``boxes``
+        (B, D, 4), ``coefs`` (B, D, k), ``proto`` (B, Hp, Wp, k), ``scores`` / ``classes``
+        (B, D) -> ``(masks (B, D, Hp, Wp) cropped sigmoid [, mask_scores (B, D)])``."""
         n, hp, wp, k = proto.shape
         masks = torch.sigmoid(proto.reshape(n, hp * wp, k) @ coefs.transpose(1, 2))
         masks = masks.view(n, hp, wp, -1)
         masks = crop_masks(masks, boxes).permute(0, 3, 1, 2).contiguous()
-        out = (boxes, scores, classes, masks)
-        if self.maskiou_net is not None:
-            n, d = masks.shape[:2]
-            iou = self.maskiou_net(masks.view(n * d, 1, *masks.shape[2:])).view(n, d, -1)
-            out += (scores * iou.gather(2, classes[..., None]).squeeze(2),)
-        return out
+        if self.maskiou_net is None:
+            return (masks,)
+        d = masks.shape[1]
+        iou = self.maskiou_net(masks.view(n * d, 1, hp, wp)).view(n, d, -1)
+        return masks, scores * iou.gather(2, classes[..., None]).squeeze(2)
+
+    def detections(self, boxes, scores, coefs, proto, assemble=None):
+        """Official ``Detect`` + the mask part of ``postprocess`` on a batch of :meth:`decode`
+        outputs: :meth:`select`, then ``assemble`` (default :meth:`assemble`; an exported
+        backend passes its ``masks`` graph) on the selected rows. Returns ``(boxes (B, D, 4),
+        scores (B, D), classes (B, D), masks (B, D, Hp, Wp) [, mask_scores (B, D)])``."""
+        idx, classes, scores = self.select(boxes, scores)
+        boxes, coefs = gather_rows(boxes, idx), gather_rows(coefs, idx)
+        masks = (assemble or self.assemble)(boxes, coefs, proto, scores, classes)
+        return (boxes, scores, classes, *masks)
 
     def _targets(self, x, image_size) -> YolactTargets:
         h, w = image_size

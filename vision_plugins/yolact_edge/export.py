@@ -2,24 +2,24 @@
 
 Both graphs take the network input as the test transform makes it: a float 1 x 3 x S x S image
 (S = MODEL.YOLACT.MAX_SIZE) in INPUT.FORMAT channel order, 0-255; normalisation is inside. Both
-end with YOLACT's exportable decoding (``YOLACT.detect``: Fast NMS, mask assembly and crop; the
-outputs of ``yolact.export``):
+end with YOLACT's continuous decoding (``YOLACT.decode``; the ``model`` graph of ``yolact.export``):
 
-- ``keyframe``: images -> (boxes, scores, classes, masks, s4, s5, reduced): the detections plus
-  the keyframe state the next frames need (the keyframe's phase-1 S4 / S5 and its C3 lateral
+- ``keyframe``: images -> (boxes, scores, coefs, proto, s4, s5, reduced): the decoded outputs
+  plus the keyframe state the next frames need (the keyframe's phase-1 S4 / S5 and its C3 lateral
   through the flow pre-convs);
-- ``nonkeyframe``: (images, s4, s5, reduced) -> (boxes, scores, classes, masks).
+- ``nonkeyframe``: (images, s4, s5, reduced) -> (boxes, scores, coefs, proto);
+- ``masks``: YOLACT's (``yolact.export``).
 
 What stays in Python: which frame is a keyframe (``KeyframeSchedule``, the eager model's own),
-carrying the state between frames, and ``yolact.postprocess.detections_to_instances``.
+carrying the state between frames, and YOLACT's decisions and post-processing
+(``YolactExportable.instances``: ``YOLACT.select``, ``detections_to_instances``).
 """
 
 import torch
 from torch import nn
 
 from ..export import ExportGraph
-from ..yolact.export import YolactExportable, output_names
-from ..yolact.postprocess import detections_to_instances
+from ..yolact.export import OUTPUT_NAMES, OUTPUT_RTOL, YolactExportable
 from .meta_arch import KeyframeSchedule, KeyframeState
 
 __all__ = ["KeyframeNetwork", "NonKeyframeNetwork", "YolactEdgeExportable", "export_yolact_edge"]
@@ -33,8 +33,8 @@ class KeyframeNetwork(nn.Module):
     def forward(self, images):
         m = self.model
         feats, state = m.keyframe_features(m.normalize(images))
-        detections = m.detect(*m.predict(feats)[:5])
-        return (*detections, state.sums[1], state.sums[2], m.flow_pre_convs(state.lateral))
+        decoded = m.decode(*m.predict(feats)[:5])
+        return (*decoded, state.sums[1], state.sums[2], m.flow_pre_convs(state.lateral))
 
 
 class NonKeyframeNetwork(nn.Module):
@@ -46,11 +46,11 @@ class NonKeyframeNetwork(nn.Module):
         m = self.model
         key = KeyframeState([s4, s4, s5], reduced, reduced)  # S3 and the lateral are unused
         feats = m.nonkeyframe_features(m.normalize(images), key)
-        return m.detect(*m.predict(feats)[:5])
+        return m.decode(*m.predict(feats)[:5])
 
 
 class YolactEdgeExportable(YolactExportable):
-    """The two graphs and the streaming loop around them (module docstring). Inputs without
+    """The graphs and the streaming loop around them (module docstring). Inputs without
     ``video_id`` are single images (keyframes), as for the eager model."""
 
     STATE = ["s4", "s5", "reduced"]
@@ -59,6 +59,7 @@ class YolactEdgeExportable(YolactExportable):
         super().__init__(model, cfg, KeyframeNetwork(model))
         key = self.graphs[0]
         key.name, key.output_names = "keyframe", key.output_names + self.STATE
+        key.rtol = key.rtol + [0] * len(self.STATE)
         images = key.example_inputs[0]
         with torch.no_grad():
             state = tuple(key.module(images)[-3:])
@@ -68,9 +69,9 @@ class YolactEdgeExportable(YolactExportable):
                 NonKeyframeNetwork(model).eval(),
                 (torch.roll(images, 3, dims=3), *state),
                 ["images"] + self.STATE,
-                output_names(model),
+                list(OUTPUT_NAMES),
                 check_inputs=[(torch.flip(images, dims=[3]), *state)],
-                rtol=0,
+                rtol=list(OUTPUT_RTOL),
                 atol=key.atol,
             )
         )
@@ -92,14 +93,12 @@ class YolactEdgeExportable(YolactExportable):
             video = "video_id" in x
             keyframe = not video or self.schedule(x["video_id"], self.state is not None)
             if keyframe:
-                *detections, s4, s5, reduced = run("keyframe", images)
+                *decoded, s4, s5, reduced = run("keyframe", images)
                 if video:
                     self.state = (s4, s5, reduced)
             else:
-                detections = run("nonkeyframe", images, *self.state)
-            height, width = x.get("height", self.size), x.get("width", self.size)
-            instances = detections_to_instances([d[0] for d in detections], height, width)
-            results.append({"instances": instances, "is_keyframe": keyframe})
+                decoded = run("nonkeyframe", images, *self.state)
+            results.append({"instances": self.instances(x, decoded, run), "is_keyframe": keyframe})
         return results
 
 
