@@ -70,7 +70,7 @@ def backends_match_eager(model, exportable, batched_inputs, tmp_path, compare, f
                 graph = exportable.graph(name)
                 check_against_eager(
                     lambda *t: backend.run(name, *t), lambda *t: expected, tensors,
-                    f"{name} ({fmt})", graph.rtol, graph.atol, graph.ranked,
+                    f"{name} ({fmt})", graph.rtol, graph.atol, graph.ranked, graph.rtol_of_max,
                 )  # fmt: skip
             got = exportable(inputs, backend.run)
             compare(got, want)

@@ -162,21 +162,34 @@ class CornerNet(ImagePreprocessor):
             **self.decode_args,
         )  # fmt: skip
 
+    @property
+    def map_names(self):
+        """The raw last-stack maps :meth:`detect` returns, in order."""
+        maps = ("tl_heat", "br_heat", "tl_tag", "br_tag", "tl_regr", "br_regr")
+        return maps + (("ct_heat", "ct_regr") if self.center else ())
+
     def detect(self, inp):
         """The exportable part of inference on one normalised test canvas ``inp`` (1, 3, H, W):
-        flip-test batch, network (last stack), ``corner_decode`` (heatmap NMS by max-pool, top-K,
-        corner matching), flipped rows mirrored back, coordinates from output-map to canvas
-        pixels. Returns ``(scores (F, R), rows (F, R, 8))``, F = 2 with FLIP_TEST, else 1: the
-        NUM_DETS detections ``[x1, y1, x2, y2, score, s_tl, s_br, class]`` best first (rejected
-        pairs score -1), then, for CenterNet-Triplet, the K centre keypoints as rows ``[x, y, x,
-        y, score, 0, 0, class]``; ``scores`` = column 4 (so that exported graphs are compared as
-        ranked rows: ``ExportGraph.ranked``)."""
+        flip-test batch and network (last stack). Returns its raw maps (``map_names``: heat
+        logits, tags, offsets), each (F, C, H / 4, W / 4), F = 2 with FLIP_TEST, else 1."""
         if self.flip_test:
             inp = torch.cat([inp, inp.flip(-1)])
         out = self.forward_heads(inp)[0]
+        return tuple(out[k] for k in self.map_names)
+
+    def rows(self, maps, canvas_hw):
+        """The decisions after :meth:`detect` (never in an exported graph: every backend decides
+        here on its own maps; heatmap peaks, top-K cuts and corner matching of near-tied values
+        are decided otherwise by another runtime's rounding): ``corner_decode`` (heatmap NMS by
+        max-pool, top-K, corner matching), flipped rows mirrored back, coordinates from
+        output-map to canvas pixels (``canvas_hw``: the canvas H, W). Returns ``rows`` (F, R, 8):
+        the NUM_DETS detections ``[x1, y1, x2, y2, score, s_tl, s_br, class]`` best first
+        (rejected pairs score -1), then, for CenterNet-Triplet, the K centre keypoints as rows
+        ``[x, y, x, y, score, 0, 0, class]``."""
+        out = dict(zip(self.map_names, maps))
         dets, centres = self.decode(out)
         out_h, out_w = out["tl_heat"].shape[-2:]
-        rx, ry = out_w / inp.shape[-1], out_h / inp.shape[-2]
+        rx, ry = out_w / canvas_hw[1], out_h / canvas_hw[0]
         rows = [dets]
         if self.center:
             x, y, c, s = centres.unbind(-1)
@@ -187,9 +200,8 @@ class CornerNet(ImagePreprocessor):
             r = rows[1:]
             r = torch.cat([out_w - r[..., 2:3], r[..., 1:2], out_w - r[..., 0:1], r[..., 3:]], -1)
             rows = torch.cat([rows[:1], r])
-        rows = torch.cat([rows[..., 0:1] / rx, rows[..., 1:2] / ry, rows[..., 2:3] / rx,
+        return torch.cat([rows[..., 0:1] / rx, rows[..., 1:2] / ry, rows[..., 2:3] / rx,
                           rows[..., 3:4] / ry, rows[..., 4:]], -1)  # fmt: skip
-        return rows[..., 4], rows
 
     def forward(self, batched_inputs):
         if self.training:
@@ -251,25 +263,24 @@ class CornerNet(ImagePreprocessor):
     def inference_single(self, x, run=None):
         """Official test pipeline on one image (``x["image"]``, CHW in INPUT.FORMAT): per test
         scale the canvas (``_network_input``), :meth:`detect` — or ``run("model", canvas)``, an
-        exported graph of it —, then :meth:`postprocess`."""
+        exported graph of it — and :meth:`rows`, then :meth:`postprocess`."""
         image = self.load_image(x)
         per_scale = []
         for scale in self.test_scales:
             inp, border, size = self._network_input(image, scale)
-            outputs = self.detect(inp) if run is None else run("model", inp)
-            per_scale.append((scale, border, size, outputs))
+            maps = self.detect(inp) if run is None else run("model", inp)
+            per_scale.append((scale, border, size, self.rows(maps, inp.shape[-2:])))
         return self.postprocess(per_scale, x, image.shape[-2:])
 
     def postprocess(self, per_scale, x, image_size):
-        """What follows :meth:`detect` (numpy, the same for every backend): per scale, rows best
+        """What follows :meth:`rows` (numpy, the same for every backend): per scale, rows best
         first per flip, canvas border removed and clipped to the resized image, / scale; valid
         rows; CenterNet-Triplet's centre-region check (centres of scale 1); per-class soft-NMS;
         ``Instances`` at the input's height / width."""
         h, w = image_size
         all_dets, all_centres = [], []
         num_dets = min(self.decode_args["num_dets"], self.decode_args["k"] ** 2)
-        for scale, (top, left), (nh, nw), (_, rows) in per_scale:
-            rows = torch.as_tensor(rows)
+        for scale, (top, left), (nh, nw), rows in per_scale:
             dets = _best_first(rows[:, :num_dets], 4).reshape(-1, 8)
             dets = _rescale(dets, left, top, nw, nh)
             dets[:, :4] /= scale
