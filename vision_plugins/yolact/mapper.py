@@ -35,7 +35,9 @@ class YolactDatasetMapper(DatasetMapper):
       instances (crowds too) whose box centre falls outside it; after the resize, instances and
       crowd boxes not wider and taller than INPUT.YOLACT.DISCARD_BOX_SIZE are dropped, and an
       image whose annotations all went returns None (detectron2's ``MapDataset`` then maps
-      another image, as the official loader resamples).
+      another image, as the official loader resamples); so does an image without annotations
+      (the official loader never trains on one; ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``
+      keeps them in the dataset).
 
     Instance masks are always loaded. Crowd annotations, which ``DatasetMapper`` drops, are kept
     as ``dataset_dict["crowd_boxes"]`` (Gc, 4) XYXY in network-input pixels: the matcher makes
@@ -83,13 +85,12 @@ class YolactDatasetMapper(DatasetMapper):
         annos = dataset_dict.get("annotations", [])
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos]
         aug_input = BoxAugInput(image, boxes=boxes, is_crowd=[a.get("iscrowd", 0) for a in annos])
+        if not annos:  # the official loader trains only on images with annotations
+            return None
         transforms = self.augmentations(aug_input)
         image = aug_input.image
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         dataset_dict.pop("sem_seg_file_name", None)
-        if not annos:
-            dataset_dict.pop("annotations", None)
-            return dataset_dict
         for t in transforms.transforms:
             if isinstance(t, SSDCropTransform):
                 annos = [a for a, k in zip(annos, t.keep) if k]
