@@ -79,14 +79,14 @@ class YolactDatasetMapper(DatasetMapper):
         if not (self.is_train and self.ssd):
             return super().__call__(dataset_dict)
         dataset_dict = copy.deepcopy(dataset_dict)
-        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
-        utils.check_image_size(dataset_dict, image)
         drop_empty_segmentations(dataset_dict)
         annos = dataset_dict.get("annotations", [])
-        boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos]
-        aug_input = BoxAugInput(image, boxes=boxes, is_crowd=[a.get("iscrowd", 0) for a in annos])
         if not annos:  # the official loader trains only on images with annotations
             return None
+        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
+        utils.check_image_size(dataset_dict, image)
+        boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos]
+        aug_input = BoxAugInput(image, boxes=boxes, is_crowd=[a.get("iscrowd", 0) for a in annos])
         transforms = self.augmentations(aug_input)
         image = aug_input.image
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
