@@ -10,7 +10,10 @@ from detectron2.layers import ShapeSpec
 from vision_plugins.engine import setup_cfg
 from vision_plugins.yolact import YolactAnchorGenerator, build_yolact_resnet_fpn_backbone
 from vision_plugins.yolact.box_ops import (
+    batched_cross_class_fast_nms,
+    batched_fast_nms,
     box_iou,
+    canonical_order,
     crop_masks,
     cross_class_fast_nms,
     decode_boxes,
@@ -18,8 +21,10 @@ from vision_plugins.yolact.box_ops import (
     fast_nms,
     match_anchors,
     point_form,
+    select_candidates,
     upsample_masks_in_boxes,
 )
+from vision_plugins.yolact.meta_arch import YOLACT
 
 
 def _feats(sizes):
@@ -140,6 +145,64 @@ def test_cross_class_fast_nms():
     # box 1 (class 1) overlaps box 0 (class 0, higher score): dropped across classes
     assert classes.tolist() == [0, 1] and s.tolist() == pytest.approx([0.9, 0.6])
     torch.testing.assert_close(b, boxes[[0, 2]])
+
+
+def test_box_iou_is_bitwise_the_official_arithmetic():
+    """The in-place, per-axis IoU gives the official ``jaccard``'s floats exactly (its formula
+    written out here), batched and 2-D, with a duplicate and an empty box."""
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(2, 3, 50, 2, generator=g)
+    boxes = torch.cat([xy, xy + torch.rand(2, 3, 50, 2, generator=g) * 0.3], -1)
+    boxes[0, 0, 5] = boxes[0, 0, 3]
+    boxes[0, 0, 7, 2:] = boxes[0, 0, 7, :2]
+
+    def official(a, b):
+        lt = torch.max(a[..., :, None, :2], b[..., None, :, :2])
+        rb = torch.min(a[..., :, None, 2:], b[..., None, :, 2:])
+        inter = (rb - lt).clamp(min=0).prod(-1)
+        area_a = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]))[..., :, None]
+        area_b = ((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]))[..., None, :]
+        return inter / (area_a + area_b - inter)
+
+    for a, b in ((boxes, boxes), (boxes[1, 2], boxes[0, 1, :20])):
+        ours, ref = box_iou(a, b), official(a, b)
+        assert torch.equal(ours.nan_to_num(-1.0), ref.nan_to_num(-1.0))
+    iou = box_iou(boxes, boxes)[0, 0]
+    assert iou[3, 5] == 1 and iou[7, 7].isnan() and iou[7, :7].eq(0).all()
+
+
+@pytest.mark.parametrize("cross_class", [False, True])
+def test_select_on_the_candidates_equals_nms_over_every_prior(cross_class):
+    """``YOLACT.select`` runs Fast NMS on the compacted candidates; the detections (and their
+    slots) equal those of the NMS over all P priors with the non-candidates at -1: images with
+    more candidates than TOP_K, fewer, and none."""
+    g = torch.Generator().manual_seed(0)
+    b, p, c, top_k, max_det = 3, 400, 4, 30, 50
+    xy = torch.rand(b, p, 2, generator=g) * 0.8
+    boxes = torch.cat([xy, xy + 0.05 + torch.rand(b, p, 2, generator=g) * 0.3], 2)
+    scores = torch.softmax(torch.randn(b, p, c + 1, generator=g) * 2, -1)
+    scores[1, 25:, 1:] = 0.01  # image 1: 25 candidates (< TOP_K); image 2: none
+    scores[2, :, 1:] = 0.01
+    model = YOLACT.__new__(YOLACT)  # only the NMS settings select() reads
+    model.nms_conf_thresh, model.nms_iou_thresh, model.nms_top_k = 0.05, 0.5, top_k
+    model.max_detections, model.cross_class_nms = max_det, cross_class
+    for images in (slice(0, 3), slice(1, 3), slice(2, 3)):  # at most P, 25 and 0 candidates
+        every = select_candidates(scores[images], 0.05)
+        if cross_class:
+            ref = batched_cross_class_fast_nms(boxes[images], every, 0.5, top_k)
+        else:
+            ref = batched_fast_nms(boxes[images], every, 0.5, top_k, max_det)
+        ref = canonical_order(*ref, p)
+        out = model.select(boxes[images], scores[images])
+        assert [t.shape for t in out] == [t.shape for t in ref]
+        for a, r in zip(out, ref):
+            torch.testing.assert_close(a, r, rtol=0, atol=0)
+    kept = out[2] >= 0
+    assert kept.sum() == 0
+    idx, _, scores_out = model.select(boxes, scores)
+    kept = (scores_out >= 0).sum(1)
+    assert kept[0] > 0 and kept[1] > 0 and kept[2] == 0
+    assert idx[1][scores_out[1] >= 0].max() < 25  # only image 1's candidates
 
 
 def test_crop_with_one_pixel_padding():

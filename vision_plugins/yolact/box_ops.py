@@ -9,6 +9,7 @@ from itertools import product
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from detectron2.config import configurable
 from torch import nn
 
@@ -105,20 +106,28 @@ def point_form(priors: torch.Tensor) -> torch.Tensor:
     return torch.cat((priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2), 1)
 
 
+def _corners(a: torch.Tensor, b: torch.Tensor):
+    """x1, y1, x2, y2 of (..., A, 4) boxes as (..., A, 1) and of (..., B, 4) as (..., 1, B)."""
+    return [t[..., :, None] for t in a.unbind(-1)], [t[..., None, :] for t in b.unbind(-1)]
+
+
 def _intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(..., A, 4), (..., B, 4) -> (..., A, B) intersection areas."""
-    lt = torch.max(a[..., :, None, :2], b[..., None, :, :2])
-    rb = torch.min(a[..., :, None, 2:], b[..., None, :, 2:])
-    return (rb - lt).clamp(min=0).prod(-1)
+    """(..., A, 4), (..., B, 4) -> (..., A, B) intersection areas: the official
+    ``intersect``'s arithmetic (clamped width times clamped height), on x and y separately and
+    in place (no autograd: matching and NMS only), ~4x faster on Fast NMS's (C, 200, 200)."""
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = _corners(a, b)
+    w = torch.minimum(ax2, bx2).sub_(torch.maximum(ax1, bx1)).clamp_(min=0)
+    h = torch.minimum(ay2, by2).sub_(torch.maximum(ay1, by1)).clamp_(min=0)
+    return w.mul_(h)
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU of (..., A, 4) and (..., B, 4) boxes -> (..., A, B) (batched like the official
-    ``jaccard``)."""
+    ``jaccard``, same arithmetic: inter / (area_a + area_b - inter))."""
     inter = _intersection(a, b)
-    area_a = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]))[..., :, None]
-    area_b = ((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]))[..., None, :]
-    return inter / (area_a + area_b - inter)
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = _corners(a, b)
+    area_a, area_b = (ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1)
+    return inter.div_((area_a + area_b).sub_(inter))
 
 
 def box_iof(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -194,6 +203,33 @@ def select_candidates(scores: torch.Tensor, conf_thresh: float) -> torch.Tensor:
     fg = scores[..., 1:]
     candidate = fg.max(dim=-1, keepdim=True)[0] > conf_thresh
     return fg.masked_fill(~candidate, -1.0).transpose(1, 2)
+
+
+def compact_candidates(boxes: torch.Tensor, candidates: torch.Tensor):
+    """The candidates of :func:`select_candidates` ((B, C, P), -1 on every class of a
+    non-candidate) gathered in front, in prior order: ``(prior indices (B, N), boxes (B, N, 4),
+    scores (B, C, N))``, N = the most candidates of an image (at least 1; an image with fewer
+    is filled with non-candidates, still -1). The official ``Detect`` also filters before its
+    per-class sort; the NMS functions give the same detections on the compacted set (a
+    non-candidate is sorted after every candidate and never kept, so it suppresses none) at a
+    fraction of the cost: top-k over N instead of P priors per class."""
+    is_candidate = candidates[:, 0] >= 0  # (B, P)
+    n = max(int(is_candidate.sum(1).max()), 1)
+    prior = torch.argsort((~is_candidate).to(torch.int8), dim=1, stable=True)[:, :n]
+    scores = candidates.gather(2, prior[:, None, :].expand(-1, candidates.shape[1], -1))
+    return prior, gather_rows(boxes, prior), scores
+
+
+def pad_detections(idx: torch.Tensor, classes: torch.Tensor, scores: torch.Tensor, size: int):
+    """NMS outputs (B, D) padded to (B, ``size``) with empty slots (prior 0, class 0, score -1)."""
+    pad = size - idx.shape[1]
+    if pad <= 0:
+        return idx, classes, scores
+    return (
+        F.pad(idx, (0, pad)),
+        F.pad(classes, (0, pad)),
+        F.pad(scores, (0, pad), value=-1.0),
+    )
 
 
 def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

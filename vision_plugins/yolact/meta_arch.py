@@ -20,9 +20,11 @@ from .box_ops import (
     batched_cross_class_fast_nms,
     batched_fast_nms,
     canonical_order,
+    compact_candidates,
     crop_masks,
     decode_boxes,
     gather_rows,
+    pad_detections,
     select_candidates,
 )
 from .heads import FastMaskIoUNet, ProtoNet, YolactHead
@@ -190,17 +192,26 @@ class YOLACT(ImagePreprocessor):
         Never in an exported graph: a score within rounding of the confidence threshold, an IoU
         of the NMS threshold or a top-k cut can be decided otherwise by another runtime, and one
         candidate more or less changes which others Fast NMS keeps; every backend decides here,
-        on its own graph's ``boxes`` / ``scores``."""
-        candidates = select_candidates(scores, self.nms_conf_thresh)
+        on its own graph's ``boxes`` / ``scores``. NMS runs on the candidates only
+        (``compact_candidates``: same detections, top-k over them instead of every prior), its
+        outputs padded to D."""
+        num_priors = boxes.shape[1]
+        top_k = min(self.nms_top_k, num_priors)
+        prior, cand_boxes, candidates = compact_candidates(
+            boxes, select_candidates(scores, self.nms_conf_thresh)
+        )
         if self.cross_class_nms:
+            size = top_k
             idx, classes, scores = batched_cross_class_fast_nms(
-                boxes, candidates, self.nms_iou_thresh, self.nms_top_k
+                cand_boxes, candidates, self.nms_iou_thresh, self.nms_top_k
             )
         else:
+            size = min(self.max_detections, candidates.shape[1] * top_k)
             idx, classes, scores = batched_fast_nms(
-                boxes, candidates, self.nms_iou_thresh, self.nms_top_k, self.max_detections
+                cand_boxes, candidates, self.nms_iou_thresh, self.nms_top_k, self.max_detections
             )
-        return canonical_order(idx, classes, scores, boxes.shape[1])
+        idx, classes, scores = pad_detections(prior.gather(1, idx), classes, scores, size)
+        return canonical_order(idx, classes, scores, num_priors)
 
     def assemble(self, boxes, coefs, proto, scores, classes):
         """Masks of the selected detections (exported as the ``masks`` graph): ``boxes``
