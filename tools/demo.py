@@ -28,7 +28,8 @@ drawn enlarged.
 
 ``--backend torchscript|onnxruntime`` runs the model's exported graphs (``--exported DIR`` from
 ``tools/export_model.py --format torchscript|onnx``, else exported on the fly) with the same pre-
-and post-processing as the eager model (``vision_plugins.export``).
+and post-processing as the eager model (``vision_plugins.export``); ``--backend inductor``
+compiles those graphs in the process (``torch.compile``, once per input size).
 
 Images are decoded by the project decoder (``vision_plugins.data.image_io.read_image``: 16-bit,
 grayscale, RGBA, palette images). A file that cannot be read (an image the decoder refuses, a
@@ -88,7 +89,8 @@ def get_parser():
     )  # fmt: skip
     parser.add_argument(
         "--backend", choices=BACKENDS, default="eager",
-        help="run the model eagerly or its exported graphs (tools/export_model.py)",
+        help="run the model eagerly, its exported graphs (tools/export_model.py) or those "
+        "graphs compiled by torch.compile (inductor)",
     )  # fmt: skip
     parser.add_argument(
         "--exported", help="with --backend torchscript|onnxruntime: the export directory "
@@ -401,7 +403,7 @@ def main(argv=None):
                 for d in dicts
                 if "video_id" in d
             }
-    if args.exported and args.backend == "eager":
+    if args.exported and args.backend in ("eager", "inductor"):
         raise SystemExit("--exported needs --backend torchscript or onnxruntime")
     predictor = Predictor(cfg, backend=args.backend, exported=args.exported)
     if args.output is not None:

@@ -10,7 +10,7 @@ import torch
 
 from vision_plugins.data.image_io import read_image
 from vision_plugins.export import check_against_eager, deploy_missing, export_model
-from vision_plugins.export.backends import load_backend
+from vision_plugins.export.backends import inductor_missing, load_backend
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PHOTOS = os.path.normpath(os.path.join(REPO, "..", "shared", "real", "photos"))
@@ -41,9 +41,12 @@ def _recording(run, log):
     return recorded
 
 
-def backends_match_eager(model, exportable, batched_inputs, tmp_path, compare, formats=None):
+def backends_match_eager(model, exportable, batched_inputs, tmp_path, compare, formats=None,
+                         inductor=False):  # fmt: skip
     """Export ``exportable`` to each format (default: all it supports; ONNX skipped with a reason
-    without the deploy extra), then for every input list in ``batched_inputs``:
+    without the deploy extra) and (``inductor``) compile it with the ``inductor`` backend
+    (results under "inductor"; skipped without a C++ compiler), then for every input list in
+    ``batched_inputs``:
     - the exportable on the eager graphs gives ``model``'s own outputs (``compare``);
     - every graph call, replayed in the backend, gives the eager graph outputs within the graph's
       rtol / atol (integer outputs equal);
@@ -58,12 +61,15 @@ def backends_match_eager(model, exportable, batched_inputs, tmp_path, compare, f
             out = exportable(inputs, _recording(exportable.run_eager, log))
             compare(out, model(inputs))
             eager.append((out, log))
-    for fmt in formats:
+    for fmt in list(formats) + (["inductor"] if inductor and not inductor_missing() else []):
         if fmt == "onnx" and deploy_missing():
             continue
-        directory = os.path.join(str(tmp_path), fmt)
-        export_model(exportable, fmt, directory)
-        backend = load_backend(KIND[fmt], exportable, directory)
+        if fmt == "inductor":
+            backend = load_backend("inductor", exportable)
+        else:
+            directory = os.path.join(str(tmp_path), fmt)
+            export_model(exportable, fmt, directory)
+            backend = load_backend(KIND[fmt], exportable, directory)
         results[fmt] = []
         for inputs, (want, log) in zip(batched_inputs, eager):
             for name, tensors, expected in log:
@@ -77,6 +83,8 @@ def backends_match_eager(model, exportable, batched_inputs, tmp_path, compare, f
             results[fmt].append(got)
     if deploy_missing() and "onnx" in (formats or ()):
         pytest.skip(f"TorchScript checked; ONNX not: {deploy_missing()}")
+    if inductor and inductor_missing():
+        pytest.skip(f"exported formats checked; backend inductor not: {inductor_missing()}")
     return results
 
 

@@ -130,3 +130,41 @@ def test_onnx_unsupported_names_the_op(tmp_path):
         export_model(toy, "onnx", str(tmp_path))
     with pytest.raises(RuntimeError, match="deform_conv2d.*torchscript"):
         load_backend("onnxruntime", toy)
+
+
+@needs_deploy
+def test_onnxruntime_pool_threads_do_not_spin_after_a_run(tmp_path):
+    """Spinning pool threads took the 2 cores from the Python after the graph and from the next
+    model timed (the official CenterNet measured 15 % slower right after ONNX Runtime)."""
+    backend = load_backend("onnxruntime", Toy())
+    options = backend.graphs["model"].session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_inductor_reads_no_export_directory_and_needs_a_compiler(tmp_path):
+    from torch._inductor import config
+
+    with pytest.raises(ValueError, match=f"inductor .*{tmp_path}.*torchscript / onnxruntime"):
+        load_backend("inductor", Toy(), str(tmp_path))
+    with (
+        config.patch({"cpp.cxx": (None, "no-such-cxx")}),
+        pytest.raises(
+            RuntimeError,
+            match=r"backend inductor: no C\+\+ compiler found \(no-such-cxx not on the PATH\)",
+        ),
+    ):
+        load_backend("inductor", Toy())
+
+
+def test_inductor_checks_against_eager_when_it_loads(monkeypatch):
+    """A compiled graph that differs from eager is refused when the backend loads, naming it."""
+    from vision_plugins.export import backends
+
+    class Off(backends._CompiledGraph):
+        def __call__(self, *tensors):
+            scores, ys, xs = super().__call__(*tensors)
+            return scores + 1e-3, ys, xs
+
+    monkeypatch.setattr(backends, "_CompiledGraph", Off)
+    with pytest.raises(RuntimeError, match=r"model \(inductor\): exported output 0 differs"):
+        load_backend("inductor", Toy())

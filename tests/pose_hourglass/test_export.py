@@ -46,11 +46,16 @@ def test_stacked_hourglass_export_matches_eager(tmp_path):
         assert model.flip_test
         rgb = image[:, :, ::-1]  # the fixture image is BGR (README_shg)
         out = backends_match_eager(
-            model, export_pose(model, cfg), _inputs(cfg, model, rgb), tmp_path, _same_keypoints
+            model,
+            export_pose(model, cfg),
+            _inputs(cfg, model, rgb),
+            tmp_path,
+            _same_keypoints,
+            inductor=True,
         )
     finally:
         torch.set_flush_denormal(False)
-    assert set(out) == {"onnx", "torchscript"}
+    assert set(out) == {"onnx", "torchscript", "inductor"}
 
 
 @pytest.mark.parametrize(
@@ -70,5 +75,5 @@ def test_small_pose_export_matches_eager(tmp_path, config):
     crop = {"image": image, "height": r, "width": r}
     photo = Predictor(cfg, model=model).preprocess(photo_bgr())
     out = backends_match_eager(model, export_pose(model, cfg), [[crop], [photo]], tmp_path,
-                               _same_keypoints)  # fmt: skip
-    assert set(out) == {"onnx", "torchscript"}
+                               _same_keypoints, inductor=True)  # fmt: skip
+    assert set(out) == {"onnx", "torchscript", "inductor"}

@@ -35,7 +35,8 @@ def test_retinaface_export_matches_eager(tmp_path):
     out = backends_match_eager(
         model, export_retinaface(model, cfg), inputs, tmp_path,
         lambda a, b: assert_instances_equal(a, b, box_atol=1e-2, score_atol=1e-4),
+        inductor=True,
     )  # fmt: skip
-    assert set(out) == {"onnx", "torchscript"}
+    assert set(out) == {"onnx", "torchscript", "inductor"}
     for fmt in out:
         assert len(out[fmt][0][0]["instances"]) > 0 and len(out[fmt][1][0]["instances"]) > 0

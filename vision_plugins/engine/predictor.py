@@ -48,8 +48,10 @@ class Predictor:
     model's exported graphs (its spec's ``exporter``, ``vision_plugins.export``) run in that
     runtime, with the same pre- and post-processing; ``exported`` is a directory written by
     ``tools/export_model.py`` in the matching format, or None: the graphs are exported on the fly
-    (into a temporary directory, checked against eager). ``threads``: ONNX Runtime's intra-op
-    threads (default: torch's).
+    (into a temporary directory, checked against eager). ``"inductor"``: the same graphs compiled
+    in this process by ``torch.compile`` (Inductor, freezing; checked against eager when the
+    predictor is made, compiled again for each new input size; needs a C++ compiler).
+    ``threads``: ONNX Runtime's intra-op threads (default: torch's).
 
     ``predictor(image, **extra)`` adds the ``extra`` keys to the model's input dict, e.g.
     ``video_id`` and ``frame_id`` for a video model (VPSNet carries state across the frames of a

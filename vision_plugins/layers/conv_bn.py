@@ -22,18 +22,28 @@ class FoldedConvBN:
         self._folded = None
 
     def __call__(self, conv, bn, x):
+        if torch.compiler.is_compiling():  # the compiler folds BN itself (freezing); no cache
+            x = _conv(conv, x, conv.weight, conv.bias)
+            return F.batch_norm(
+                x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+            )
         tensors = (conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
         key = tuple((id(t), t._version) for t in tensors if t is not None) + (bn.eps,)
-        transpose = isinstance(conv, nn.ConvTranspose2d)
         if key != self._key:
             with torch.no_grad():
-                w, b = fuse_conv_bn_weights(*tensors[:4], bn.eps, *tensors[4:], transpose)
+                w, b = fuse_conv_bn_weights(
+                    *tensors[:4], bn.eps, *tensors[4:], isinstance(conv, nn.ConvTranspose2d)
+                )
             self._folded, self._key = (w.detach(), b.detach()), key
-        weight, bias = self._folded
-        if transpose:
-            return F.conv_transpose2d(x, weight, bias, conv.stride, conv.padding,
-                                      conv.output_padding, conv.groups, conv.dilation)  # fmt: skip
-        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        return _conv(conv, x, *self._folded)
+
+
+def _conv(conv, x, weight, bias):
+    """``conv`` (``Conv2d`` or ``ConvTranspose2d``) applied with ``weight`` and ``bias``."""
+    if isinstance(conv, nn.ConvTranspose2d):
+        return F.conv_transpose2d(x, weight, bias, conv.stride, conv.padding,
+                                  conv.output_padding, conv.groups, conv.dilation)  # fmt: skip
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 class _InferenceFoldedConv2d(Conv2d):

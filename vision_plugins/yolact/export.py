@@ -37,6 +37,9 @@ OUTPUT_NAMES = ["boxes", "scores", "coefs", "proto"]
 # boxes decode the size deltas by exp, so their rounding is relative to their size (random
 # weights: boxes up to 386 input sizes, 0.0079 apart in ONNX Runtime; the other outputs < 2e-4)
 OUTPUT_RTOL = (1e-4, 0, 0, 0)
+# the mask coefficients (tanh, |c| <= 1) of random R-50 weights: the eager model's own rounding
+# with and without BatchNorm folded differs by 3.8e-4 (Inductor 1.6-2.0e-4 from eager)
+COEFS_ATOL = 5e-4
 MASK_INPUTS = ["proto", "boxes", "coefs", "scores", "classes"]
 
 
@@ -63,6 +66,12 @@ class YolactMasks(nn.Module):
 
     def forward(self, proto, boxes, coefs, scores, classes):
         return self.model.assemble(boxes, coefs, proto, scores, classes)
+
+
+def output_atol(atol):
+    """The ``model`` graph's atol per output (``OUTPUT_NAMES``): ``atol``, the coefficients'
+    at least ``COEFS_ATOL``."""
+    return [max(atol, COEFS_ATOL) if n == "coefs" else atol for n in OUTPUT_NAMES]
 
 
 def mask_output_names(model):
@@ -95,7 +104,7 @@ class YolactExportable(Exportable):
             ["images"],
             list(OUTPUT_NAMES),
             rtol=list(OUTPUT_RTOL),
-            atol=atol,
+            atol=output_atol(atol),
         )
         with torch.no_grad():  # the masks graph's example: the example image's detections
             boxes, scores, coefs, proto = graph(example)[:4]

@@ -59,7 +59,9 @@ class YolactEdgeExportable(YolactExportable):
         super().__init__(model, cfg, KeyframeNetwork(model))
         key = self.graphs[0]
         key.name, key.output_names = "keyframe", key.output_names + self.STATE
+        atol = key.atol  # per output of OUTPUT_NAMES
         key.rtol = key.rtol + [0] * len(self.STATE)
+        key.atol = atol + [min(atol)] * len(self.STATE)
         images = key.example_inputs[0]
         with torch.no_grad():
             state = tuple(key.module(images)[-3:])
@@ -72,7 +74,7 @@ class YolactEdgeExportable(YolactExportable):
                 list(OUTPUT_NAMES),
                 check_inputs=[(torch.flip(images, dims=[3]), *state)],
                 rtol=list(OUTPUT_RTOL),
-                atol=key.atol,
+                atol=atol,
             )
         )
         self.meta.update(
