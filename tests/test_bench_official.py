@@ -16,9 +16,11 @@ bench_official = load_tool("bench_official")
 CASES = {c.name: c for c in bench_official.CASES}
 
 
-def _result(eager, official=100.0, torchscript=None, onnxruntime=None, hw=(550, 550), **extra):
+def _result(eager, official=100.0, torchscript=None, onnxruntime=None, hw=(550, 550),
+            inductor=None, **extra):  # fmt: skip
     """A tools/benchmark.py JSON with these latencies (ms) and their ratios to ``official``."""
-    times = {"eager": eager, "torchscript": torchscript, "onnxruntime": onnxruntime}
+    times = {"eager": eager, "torchscript": torchscript, "onnxruntime": onnxruntime,
+             "inductor": inductor}  # fmt: skip
     backends = {
         name: {"latency_ms": ms, "peak_rss_mb": 900.0, "ratio_vs_official": ms / official}
         for name, ms in times.items()
@@ -31,24 +33,26 @@ def _result(eager, official=100.0, torchscript=None, onnxruntime=None, hw=(550, 
 def test_rows_ratios_targets_and_missing_backends():
     row = bench_official.table_row(CASES["yolact"], _result(75.0, torchscript=82.0))
     assert row == (
-        "| YOLACT R-50 (550×550) | 75.0 ms (0.75) | 82.0 ms (0.82) | — | 100.0 ms "
-        "| 0.75 (misses 0.6) | 18 % |"
+        "| YOLACT R-50 (550×550) | 75.0 ms (0.75) | 82.0 ms (0.82) | — | — | 100.0 ms "
+        "| 0.75 (misses 0.6) | 18 % | — |"
     )
+    profiled = {"official_share_outside_conv": 0.4, "conv_floor_vs_official": 0.615}
     row = bench_official.table_row(
-        CASES["cornernet"], _result(4211.0, 4812.0, 4477.0, 3202.0, hw=(511, 511))
+        CASES["cornernet"],
+        _result(4211.0, 4812.0, 4477.0, 3202.0, hw=(511, 511), inductor=3900.0, **profiled),
     )
-    assert "| 4211 ms (0.88) | 4477 ms (0.93) | 3202 ms (0.67) | 4812 ms |" in row
-    assert row.endswith("| 0.67 (misses 0.6; eager misses 0.8) | 18 % |")
+    assert "| 4211 ms (0.88) | 4477 ms (0.93) | 3202 ms (0.67) | 3900 ms (0.81) | 4812 ms |" in row
+    assert row.endswith("| 0.67 (misses 0.6; eager misses 0.8) | 18 % / 40 % | 0.61 |")
     row = bench_official.table_row(
-        CASES["retinaface"], _result(51.8, 142.9, 48.7, 44.0, hw=(453, 640))
+        CASES["retinaface"], _result(51.8, 142.9, 48.7, 44.0, hw=(453, 640), inductor=40.0)
     )
     assert row.startswith("| RetinaFace MNet-0.25 (453×640, real photo) | 51.8 ms (0.36) |")
-    assert "| 142.9 ms | 0.31 | 18 % |" in row  # on target: no marker
+    assert "| 142.9 ms | 0.28 | 18 % | — |" in row  # on target: no marker
     photo = bench_official.table_row(CASES["shg"], _result(50.0, hw=(600, 848)), photo=True)
     assert photo.startswith("| Stacked Hourglass 8-stack (600×848, real photo) |")
     no_official = {k: v for k, v in _result(50.0).items() if k != "official_latency_ms"}
     no_official["backends"]["eager"].pop("ratio_vs_official")
-    assert "| 50.0 ms | — | — | — | — | 18 % |" in bench_official.table_row(
+    assert "| 50.0 ms | — | — | — | — | — | 18 % | — |" in bench_official.table_row(
         CASES["yolact"], no_official
     )
 

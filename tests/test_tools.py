@@ -1,5 +1,6 @@
 """tools/demo.py, tools/visualize_data.py, tools/benchmark.py on tiny inputs (random weights)."""
 
+import contextlib
 import json
 import os
 
@@ -233,6 +234,37 @@ def test_benchmark_official_needs_a_runner_for_the_meta_arch(tmp_path):
              "--iters", "1", "--train-iters", "0", "--official", str(tmp_path),
              "--output", str(tmp_path / "b.json"), *FAST]
         )  # fmt: skip
+
+
+def test_benchmark_profiles_the_official_call_and_gives_the_conv_floor(tmp_path, monkeypatch):
+    """With --official: the official call's share outside the convolutions (profiled like ours)
+    and the conv floor, eager's convolution time / the official latency."""
+    conv, x = torch.nn.Conv2d(3, 8, 3), torch.rand(1, 3, 64, 64)
+
+    @contextlib.contextmanager
+    def runner(path, cfg, model, image):
+        def run():  # one small convolution, then 200 pointwise passes outside any convolution
+            with torch.no_grad():
+                y = conv(x)
+                for _ in range(200):
+                    y = torch.sin(y)
+
+        yield run
+
+    monkeypatch.setattr(benchmark, "official_runner", lambda cfg: runner)
+    out = tmp_path / "b.json"
+    torch_threads = torch.get_num_threads()
+    benchmark.main(
+        ["--config-file", CONFIG, "--input-size", "64", "--threads", "1", "--warmup", "0",
+         "--iters", "2", "--train-iters", "0", "--official", str(tmp_path), "--output", str(out),
+         *FAST]
+    )  # fmt: skip
+    torch.set_num_threads(torch_threads)
+    r = json.loads(out.read_text())
+    assert 0.8 < r["official_share_outside_conv"] < 1.0
+    conv_ms = (1 - r["share_outside_conv"]) * r["backends"]["eager"]["latency_ms"]
+    assert r["conv_floor_vs_official"] == pytest.approx(conv_ms / r["official_latency_ms"])
+    assert 0 < r["conv_floor_vs_official"] < r["latency_ratio_vs_official"]
 
 
 def test_benchmark_clip_runs_a_video_in_order(tmp_path):

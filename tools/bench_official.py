@@ -18,8 +18,9 @@ The cases (``CASES``) and the variable that points at each official checkout:
   (princeton-vl/pytorch_stacked_hourglass).
 
 Each case is one ``tools/benchmark.py`` run in its own process (its own threads and memory):
-``--backend eager,torchscript,onnxruntime`` (the backends the architecture's spec can export;
-onnxruntime dropped with a note when the ``deploy`` extra is missing), ``--official
+``--backend eager,torchscript,onnxruntime,inductor`` (the backends the architecture's spec can
+export; onnxruntime dropped with a note when the ``deploy`` extra is missing, inductor when no
+C++ compiler is found), ``--official
 $VP_OFFICIAL_X``, ``--train-iters 0``, on CPU; its JSON and log go to
 ``<output-dir>/<case>.json`` / ``.log`` (``<case>_photo.*`` with ``--photo``). A case whose
 variable is unset or not a directory is skipped with a line naming the variable; a failing case
@@ -36,7 +37,9 @@ is reported with the tail of its stderr and the other cases still run.
 The table (markdown, also written to ``<output-dir>/table.md``): a line with the CPU model,
 threads, weights and date, then per model the latency and ratio ours / official of each backend,
 the official latency, the best backend's ratio (marked when it misses the 0.6 target, and when
-eager misses 0.8) and the share of eager inference time outside the convolutions.
+eager misses 0.8), the share of inference time outside the convolutions (eager / official, by
+the torch profiler) and the conv floor: eager's time in its convolutions / the official latency
+(the ratio if everything else took no time; below it only with faster convolution kernels).
 """
 
 import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
@@ -56,7 +59,10 @@ PARITY = os.path.normpath(os.path.join(REPO, "..", "shared", "parity"))
 PHOTO = os.path.normpath(
     os.path.join(REPO, "..", "shared", "real", "photos", "33887522274_eebd074106_k.jpg")
 )
-BACKEND_TITLES = {"eager": "eager", "torchscript": "TorchScript", "onnxruntime": "ONNX Runtime"}
+BACKEND_TITLES = {
+    "eager": "eager", "torchscript": "TorchScript", "onnxruntime": "ONNX Runtime",
+    "inductor": "Inductor",
+}  # fmt: skip
 BEST_TARGET, EAGER_TARGET = 0.6, 0.8
 
 
@@ -128,19 +134,24 @@ def official_checkout(case, environ=os.environ):
 
 
 def backends_for(case):
-    """``(backends, note or None)``: eager, and TorchScript / ONNX Runtime when the
-    architecture's spec has an exporter; ONNX Runtime only with the ``deploy`` extra."""
+    """``(backends, notes)``: eager, and TorchScript / ONNX Runtime / Inductor when the
+    architecture's spec has an exporter; ONNX Runtime only with the ``deploy`` extra, Inductor
+    only with a C++ compiler."""
     from vision_plugins.engine import setup_cfg
     from vision_plugins.export import deploy_missing
+    from vision_plugins.export.backends import inductor_missing
     from vision_plugins.spec import spec_for
 
     spec = spec_for(setup_cfg(os.path.join(REPO, "configs", case.config), []))
     if spec is None or spec.exporter is None:
-        return ["eager"], f"{case.name}: eager only (no exporter for its architecture)"
-    missing = deploy_missing()
-    if missing:
-        return ["eager", "torchscript"], f"{case.name}: onnxruntime dropped ({missing})"
-    return ["eager", "torchscript", "onnxruntime"], None
+        return ["eager"], [f"{case.name}: eager only (no exporter for its architecture)"]
+    backends, notes = ["eager", "torchscript"], []
+    for name, missing in (("onnxruntime", deploy_missing()), ("inductor", inductor_missing())):
+        if missing:
+            notes.append(f"{case.name}: {name} dropped ({missing})")
+        else:
+            backends.append(name)
+    return backends, notes
 
 
 def benchmark_argv(case, args, official, out, backends, image=None, weights=None, opts=()):
@@ -266,7 +277,12 @@ def table_row(case, result, photo=False):
         cells.append(f"{best:.2f}" + (f" ({'; '.join(misses)})" if misses else ""))
     else:
         cells.append("—")
-    cells.append(f"{100 * result['share_outside_conv']:.0f} %")
+    outside = f"{100 * result['share_outside_conv']:.0f} %"
+    if "official_share_outside_conv" in result:
+        outside += f" / {100 * result['official_share_outside_conv']:.0f} %"
+    cells.append(outside)
+    floor = result.get("conv_floor_vs_official")
+    cells.append("—" if floor is None else f"{floor:.2f}")
     return "| " + " | ".join(cells) + " |"
 
 
@@ -288,8 +304,9 @@ def format_table(rows, notes, cpu, date, photo=False):
         f"{', '.join(weights)}; {date}. Ratio = ours / official.",
         "",
         "| model (input h×w) | eager ms (ratio) | TorchScript ms (ratio) | ONNX Runtime ms (ratio) "
-        "| official ms | best / official | share outside convs (eager) |",
-        "|---|---|---|---|---|---|---|",
+        "| Inductor ms (ratio) | official ms | best / official | outside convs (eager / official) "
+        "| conv floor |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [table_row(case, result, photo) for case, result in rows]
     if notes:
@@ -325,8 +342,8 @@ def main(argv=None):
                 print(f"skipped {case.name}: {skipped}", flush=True)
                 notes.append(f"{case.name} skipped: {skipped}")
                 continue
-            backends, note = backends_for(case)
-            if note:
+            backends, dropped = backends_for(case)
+            for note in dropped:
                 print(f"note: {note}", flush=True)
             failure = run_case(case, args, official, backends)
             if failure:

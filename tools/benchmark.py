@@ -30,20 +30,25 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
   too, ``loader_keeps_up_x`` = training step time / loader time per batch (> 1: the loader is
   faster than the step; both measured alone, so cores the two share in a real run are not
   accounted for);
-- with ``--backend eager,torchscript,onnxruntime`` (comma-separated; default eager): each
+- with ``--backend eager,torchscript,onnxruntime,inductor`` (comma-separated; default eager): each
   backend's median latency (all timed alternately in the same rounds, beside the official code's
   with ``--official``) and its memory: the process's peak resident set size while that backend
   runs alone (Linux VmHWM reset through /proc/self/clear_refs) and its rise over the RSS before;
   the non-eager backends run the graphs of the architecture's exporter (``vision_plugins.export``),
-  exported on the fly unless ``--exported DIR`` (for one non-eager backend). The table and
-  ``backends`` in the JSON; the other keys describe the first backend;
+  exported on the fly unless ``--exported DIR`` (for one non-eager backend; ``inductor``
+  compiles them in the process). The table and ``backends`` in the JSON; the other keys describe
+  the first backend; ``share_outside_conv``: the eager model's profiled CPU time outside the
+  convolutions;
 - without ``--image`` and with DATASETS.TEST / TRAIN not on disk (COCO's json): a seeded random
   image (``--input-size``², else 640x480) with a message saying so, and the training step is
   not timed (``train_data`` says why);
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
   image with the same weights and threads and the latency ratio ours / official. The runner is
   the architecture spec's ``official_runner`` (``tests/official/<codebase>.py``: needs the
-  source tree, not only the installed package).
+  source tree, not only the installed package). Also ``official_share_outside_conv`` (the same
+  profile of the official call) and ``conv_floor_vs_official``: eager's time in its
+  convolutions / the official latency: the ratio eager would reach if everything else took no
+  time (a backend gets below it only with faster convolution kernels).
 """
 
 import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
@@ -88,10 +93,12 @@ def get_parser():
     parser.add_argument("--official", help="checkout of the official code to time for comparison")
     parser.add_argument(
         "--backend", default="eager",
-        help="comma-separated backends to time: eager, torchscript, onnxruntime (the exported "
-        "graphs, exported on the fly unless --exported)",
+        help="comma-separated backends to time: eager, torchscript, onnxruntime, inductor (the "
+        "exported graphs, exported on the fly unless --exported; inductor compiles them)",
     )  # fmt: skip
-    parser.add_argument("--exported", help="export directory for the one non-eager --backend")
+    parser.add_argument(
+        "--exported", help="export directory for the one --backend torchscript / onnxruntime"
+    )
     parser.add_argument(
         "--data-workers",
         type=int,
@@ -176,12 +183,13 @@ CONV_OPS = (
 )
 
 
-def conv_share(predictor, image):
-    """Fraction of inference CPU time inside the convolutions (``CONV_OPS``, incl. children)."""
+def conv_share(fn):
+    """Fraction of the CPU time of one call of ``fn`` inside the convolutions (``CONV_OPS``,
+    incl. children), by the torch profiler (also for the official code: the same ATen ops)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        predictor(image)
+        fn()
     events = prof.key_averages()
     conv = sum(e.cpu_time_total for e in events if e.key in CONV_OPS)
     total = sum(e.self_cpu_time_total for e in events)
@@ -482,12 +490,14 @@ def main(argv=None):
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         raise SystemExit(f"--backend {args.backend!r}: comma-separated names of {BACKENDS}")
-    if args.exported and len([b for b in backends if b != "eager"]) != 1:
-        raise SystemExit("--exported needs exactly one non-eager --backend")
+    file_backends = [b for b in backends if b not in ("eager", "inductor")]
+    if args.exported and len(file_backends) != 1:
+        raise SystemExit("--exported needs exactly one --backend of torchscript, onnxruntime")
     predictor = Predictor(cfg)
     predictors = {
         b: predictor if b == "eager" else Predictor(
-            cfg, model=predictor.model, backend=b, exported=args.exported, threads=args.threads
+            cfg, model=predictor.model, backend=b, threads=args.threads,
+            exported=args.exported if b in file_backends else None,
         )
         for b in backends
     }  # fmt: skip
@@ -504,6 +514,7 @@ def main(argv=None):
         memory = {b: peak_rss_of(functools.partial(p, image)) for b, p in predictors.items()}
         if official:
             memory["official"] = peak_rss_of(run)
+            official_outside_conv = 1.0 - conv_share(run)
     latency = per_backend[backends[0]]
     # the model's input as Predictor makes it (its test transform: YOLACT's 550², a pose crop)
     flops = FlopCountAnalysis(predictor.model, [predictor.preprocess(image)])
@@ -518,7 +529,7 @@ def main(argv=None):
         "inference_latency_ms": latency * 1e3,
         "gflops_per_image": gflops,
         "achieved_gflops_per_s": gflops / latency,
-        "share_outside_conv": 1.0 - conv_share(predictor, image),
+        "share_outside_conv": 1.0 - conv_share(functools.partial(predictor, image)),
     }
     if backends != ["eager"]:
         result["backend"] = backends[0]
@@ -530,6 +541,10 @@ def main(argv=None):
     if official:
         result["official_latency_ms"] = official[0] * 1e3
         result["official_memory"] = memory["official"]
+        result["official_share_outside_conv"] = official_outside_conv
+        if "eager" in per_backend:  # the ratio if nothing but eager's convolutions took time
+            conv_s = (1 - result["share_outside_conv"]) * per_backend["eager"]
+            result["conv_floor_vs_official"] = conv_s / official[0]
         result["latency_ratio_vs_official"] = latency / official[0]
     if args.vs_yolact and args.clip <= 0:
         raise SystemExit("--vs-yolact needs --clip N")
