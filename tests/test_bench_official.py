@@ -48,6 +48,10 @@ def test_rows_ratios_targets_and_missing_backends():
     )
     assert row.startswith("| RetinaFace MNet-0.25 (453×640, real photo) | 51.8 ms (0.36) |")
     assert "| 142.9 ms | 0.28 | 18 % | — |" in row  # on target: no marker
+    refused = _result(51.8, 142.9, 48.7, 44.0, hw=(453, 640))
+    refused["backends"]["inductor"] = {"refused": "model (inductor): exported output 2 differs"}
+    row = bench_official.table_row(CASES["retinaface"], refused)
+    assert "| 44.0 ms (0.31) | refused (check) | 142.9 ms | 0.31 |" in row
     photo = bench_official.table_row(CASES["shg"], _result(50.0, hw=(600, 848)), photo=True)
     assert photo.startswith("| Stacked Hourglass 8-stack (600×848, real photo) |")
     no_official = {k: v for k, v in _result(50.0).items() if k != "official_latency_ms"}
@@ -123,6 +127,12 @@ def test_benchmark_command_line_of_a_case():
     assert "--input-size" not in argv and argv[argv.index("--image") + 1] == "p.jpg"
     assert argv[argv.index("--weights") + 1] == "w.pth"
     assert argv[-4:] == ["MODEL.DEVICE", "cpu", "MODEL.X", "8"]
+    argv = bench_official.benchmark_argv(CASES["retinaface_onnx"], args, "/off", "o.json", backends)
+    assert argv.count(
+        "--official-onnx"
+    ) == 1 and "--official-onnx" not in bench_official.benchmark_argv(
+        CASES["retinaface"], args, "/off", "o.json", backends
+    )
 
 
 @requires_fixtures

@@ -11,6 +11,9 @@ The cases (``CASES``) and the variable that points at each official checkout:
 - ``yolact``: YOLACT R-50 at 550², ``VP_OFFICIAL_YOLACT`` (dbolya/yolact);
 - ``retinaface``: RetinaFace MobileNet-0.25 on a real photo resized to 640 px wide (INTER_AREA,
   written to the output directory), ``VP_OFFICIAL_RETINAFACE`` (biubug6/Pytorch_Retinaface);
+- ``retinaface_onnx``: the same against the official ONNX export route (its
+  ``convert_to_onnx.py``: the whole network by the TorchScript-based exporter) in ONNX Runtime
+  (``tools/benchmark.py --official-onnx``), same variable;
 - ``centernet_oap``: CenterNet-OAP Res-18 at 512², ``VP_OFFICIAL_CENTERNET_OAP``
   (xingyizhou/CenterNet);
 - ``cornernet``: CornerNet HG-104 at 511², ``VP_OFFICIAL_CORNERNET`` (princeton-vl/CornerNet);
@@ -75,6 +78,7 @@ class Case(NamedTuple):
     arch: str  # tools/convert_weights.py --arch
     size: int = 0  # network input size² (0: the photo resized to photo_width)
     photo_width: int = 0
+    official_args: tuple = ()  # more tools/benchmark.py options for the official side
 
 
 CASES = (
@@ -82,6 +86,9 @@ CASES = (
          "yolact_R_50", "yolact", size=550),
     Case("retinaface", "RetinaFace MNet-0.25", "RetinaFace/retinaface_mnet025_widerface.yaml",
          "VP_OFFICIAL_RETINAFACE", "retinaface_mnet", "retinaface_mnet", photo_width=640),
+    Case("retinaface_onnx", "RetinaFace MNet-0.25 vs official ONNX",
+         "RetinaFace/retinaface_mnet025_widerface.yaml", "VP_OFFICIAL_RETINAFACE",
+         "retinaface_mnet", "retinaface_mnet", photo_width=640, official_args=("--official-onnx",)),
     Case("centernet_oap", "CenterNet-OAP Res-18", "CenterNet/centernet_oap_res18_coco.yaml",
          "VP_OFFICIAL_CENTERNET_OAP", "centernet_oap_res18", "centernet_oap_res18", size=512),
     Case("cornernet", "CornerNet HG-104", "CornerNet/cornernet_hg104_coco.yaml",
@@ -163,6 +170,7 @@ def benchmark_argv(case, args, official, out, backends, image=None, weights=None
     argv += ["--threads", str(args.threads), "--iters", str(args.iters),
              "--warmup", str(args.warmup), "--train-iters", "0",
              "--backend", ",".join(backends), "--official", official, "--output", out]  # fmt: skip
+    argv += list(case.official_args)
     if weights:
         argv += ["--weights", weights]
     return argv + ["MODEL.DEVICE", "cpu", *opts]
@@ -260,8 +268,8 @@ def table_row(case, result, photo=False):
     ratios = {}
     for name in BACKEND_TITLES:
         r = result["backends"].get(name)
-        if r is None:
-            cells.append("—")
+        if r is None or "refused" in r:  # not run, or refused by its check against eager
+            cells.append("—" if r is None else "refused (check)")
             continue
         ratio = r.get("ratio_vs_official")
         if ratio is not None:

@@ -36,19 +36,22 @@ Measures (CPU unless MODEL.DEVICE is cuda and available):
   runs alone (Linux VmHWM reset through /proc/self/clear_refs) and its rise over the RSS before;
   the non-eager backends run the graphs of the architecture's exporter (``vision_plugins.export``),
   exported on the fly unless ``--exported DIR`` (for one non-eager backend; ``inductor``
-  compiles them in the process). The table and ``backends`` in the JSON; the other keys describe
-  the first backend; ``share_outside_conv``: the eager model's profiled CPU time outside the
-  convolutions;
+  compiles them in the process); a backend whose graphs fail their check against eager is not
+  timed (``{"refused": reason}`` in the JSON, the others still are). The table and ``backends``
+  in the JSON; the other keys describe the first backend; ``share_outside_conv``: the eager
+  model's profiled CPU time outside the convolutions;
 - without ``--image`` and with DATASETS.TEST / TRAIN not on disk (COCO's json): a seeded random
   image (``--input-size``², else 640x480) with a message saying so, and the training step is
   not timed (``train_data`` says why);
 - with ``--official PATH`` (a checkout of the official code): the official inference on the same
   image with the same weights and threads and the latency ratio ours / official. The runner is
   the architecture spec's ``official_runner`` (``tests/official/<codebase>.py``: needs the
-  source tree, not only the installed package). Also ``official_share_outside_conv`` (the same
-  profile of the official call) and ``conv_floor_vs_official``: eager's time in its
-  convolutions / the official latency: the ratio eager would reach if everything else took no
-  time (a backend gets below it only with faster convolution kernels).
+  source tree, not only the installed package); ``--official-onnx``: the official code's own
+  ONNX export route in ONNX Runtime instead (``official_onnx`` true in the JSON). Also
+  ``official_share_outside_conv`` (the same profile of the official call) and
+  ``conv_floor_vs_official``: eager's time in its convolutions / the official latency: the
+  ratio eager would reach if everything else took no time (a backend gets below it only with
+  faster convolution kernels).
 """
 
 import vision_plugins  # noqa: F401  # isort: skip  (first: registers; quiets dependency warnings)
@@ -56,6 +59,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import inspect
 import json
 import os
 import resource
@@ -91,6 +95,11 @@ def get_parser():
     parser.add_argument("--train-iters", type=int, default=5, help="0 skips training timing")
     parser.add_argument("--output", help="JSON file (default: <OUTPUT_DIR>/benchmark.json)")
     parser.add_argument("--official", help="checkout of the official code to time for comparison")
+    parser.add_argument(
+        "--official-onnx", action="store_true",
+        help="with --official: time the official code's own ONNX export in ONNX Runtime "
+        "(architectures whose official code ships one: RetinaFace)",
+    )  # fmt: skip
     parser.add_argument(
         "--backend", default="eager",
         help="comma-separated backends to time: eager, torchscript, onnxruntime, inductor (the "
@@ -225,6 +234,9 @@ def print_backend_table(result):
     print(f"{'backend':>12} {'latency ms':>11} {'vs official':>12} {'peak RSS MB':>12} "
           f"{'rise MB':>8}")  # fmt: skip
     for name, r in rows.items():
+        if "refused" in r:
+            print(f"{name:>12} not timed: {r['refused'][:200]}")
+            continue
         ratio = r.get("ratio_vs_official")
         print(f"{name:>12} {r['latency_ms']:>11.1f} "
               f"{'' if ratio is None else f'{ratio:.3f}':>12} "
@@ -491,22 +503,38 @@ def main(argv=None):
     if unknown or not backends:
         raise SystemExit(f"--backend {args.backend!r}: comma-separated names of {BACKENDS}")
     file_backends = [b for b in backends if b not in ("eager", "inductor")]
+    if args.official_onnx and not args.official:
+        raise SystemExit("--official-onnx needs --official PATH")
     if args.exported and len(file_backends) != 1:
         raise SystemExit("--exported needs exactly one --backend of torchscript, onnxruntime")
     predictor = Predictor(cfg)
-    predictors = {
-        b: predictor if b == "eager" else Predictor(
-            cfg, model=predictor.model, backend=b, threads=args.threads,
-            exported=args.exported if b in file_backends else None,
-        )
-        for b in backends
-    }  # fmt: skip
+    predictors, refused = {}, {}
+    for b in backends:
+        try:
+            predictors[b] = predictor if b == "eager" else Predictor(
+                cfg, model=predictor.model, backend=b, threads=args.threads,
+                exported=args.exported if b in file_backends else None,
+            )  # fmt: skip
+        except RuntimeError as e:  # its graphs failed their check against eager, or no export
+            if len(backends) == 1:
+                raise
+            refused[b] = str(e)
+            print(f"benchmark: backend {b} not timed: {e}", file=sys.stderr)
+    backends = list(predictors)
     device = cfg.MODEL.DEVICE
     timed = [functools.partial(p, image) for p in predictors.values()]
     with contextlib.ExitStack() as official_code:  # its patches undone after the timing
         if args.official:
             runner = official_runner(cfg)
-            run = official_code.enter_context(runner(args.official, cfg, predictor.model, image))
+            onnx = {"onnx": True} if args.official_onnx else {}
+            if onnx and "onnx" not in inspect.signature(runner).parameters:
+                raise SystemExit(
+                    f"--official-onnx: the official runner of {cfg.MODEL.META_ARCHITECTURE} has no "
+                    "ONNX route (RetinaFace's has)"
+                )
+            run = official_code.enter_context(
+                runner(args.official, cfg, predictor.model, image, **onnx)
+            )
             timed.append(run)
         times = _median_times(timed, args.warmup, args.iters, device)
         per_backend = dict(zip(backends, times))
@@ -538,8 +566,10 @@ def main(argv=None):
             **({"ratio_vs_official": t / official[0]} if official else {})}
         for b, t in per_backend.items()
     }  # fmt: skip
+    result["backends"].update({b: {"refused": why} for b, why in refused.items()})
     if official:
         result["official_latency_ms"] = official[0] * 1e3
+        result["official_onnx"] = args.official_onnx
         result["official_memory"] = memory["official"]
         result["official_share_outside_conv"] = official_outside_conv
         if "eager" in per_backend:  # the ratio if nothing but eager's convolutions took time

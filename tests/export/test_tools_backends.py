@@ -73,6 +73,26 @@ def test_benchmark_times_every_backend(tmp_path, weights):
     assert result["inference_latency_ms"] == result["backends"]["eager"]["latency_ms"]
 
 
+def test_benchmark_times_the_other_backends_when_one_is_refused(tmp_path, weights, monkeypatch):
+    """A backend whose graphs fail their check against eager (here an Inductor graph made 1e-3
+    off) is reported as refused with the reason; eager is still timed."""
+    from vision_plugins.export import backends
+
+    class Off(backends._CompiledGraph):
+        def __call__(self, *tensors):
+            first, *rest = super().__call__(*tensors)
+            return (first + 1e-3, *rest)
+
+    monkeypatch.setattr(backends, "_CompiledGraph", Off)
+    result = run_benchmark(
+        tmp_path, CONFIG, "--image", PHOTO, "--input-size", "96", "--threads", "1", "--warmup", "0",
+        "--iters", "1", "--train-iters", "0", "--backend", "eager,inductor",
+        "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", weights,
+    )  # fmt: skip
+    assert result["backends"]["eager"]["latency_ms"] > 0
+    assert "(inductor): exported output 0 differs" in result["backends"]["inductor"]["refused"]
+
+
 def test_benchmark_without_image_or_dataset_uses_a_synthetic_image(tmp_path, capsys):
     result = run_benchmark(
         tmp_path, CONFIG, "--input-size", "64", "--threads", "1", "--warmup", "0", "--iters", "1",

@@ -48,4 +48,4 @@ def opened(runner):
     """Yields ``open_runner(path, cfg, model, image) -> run``, which enters ``runner(...)`` and
     keeps it open until this context exits (a function-scoped fixture: the test's end)."""
     with contextlib.ExitStack() as stack:
-        yield lambda *args: stack.enter_context(runner(*args))
+        yield lambda *args, **kwargs: stack.enter_context(runner(*args, **kwargs))

@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -64,22 +66,30 @@ def official_retinaface_net(ns, cfg, model):
 
 
 @contextlib.contextmanager
-def runner(path, cfg, model, image):
+def runner(path, cfg, model, image, onnx=False):
     """biubug6/Pytorch_Retinaface ``detect.py`` on one image at its own size (``resize = 1``):
     mean subtraction, the network, ``PriorBox``, ``decode`` / ``decode_landm``, score threshold,
     top-k, ``py_cpu_nms``, keep-top-k, under ``no_grad`` (detect.py disables gradients). Yields
-    ``run``, which returns ``(dets, landmarks)``."""
-    with official_retinaface(path) as ns:
+    ``run``, which returns ``(dets, landmarks)``.
+
+    ``onnx``: the network through the reference's own ONNX route instead (``convert_to_onnx.py``:
+    the test-phase network exported whole by the TorchScript-based ``torch.onnx.export``, input
+    ``input0`` of a fixed size, here the image's) run in ONNX Runtime with the options of our
+    ``onnxruntime`` backend; the same NumPy decoding after it."""
+    with official_retinaface(path) as ns, tempfile.TemporaryDirectory() as tmp:
         net, ref_cfg = official_retinaface_net(ns, cfg, model)
         c = cfg.MODEL.RETINAFACE
         h, w = image.shape[:2]
+        forward = net
+        if onnx:
+            forward = _onnx_network(net, (h, w), os.path.join(tmp, "FaceDetector.onnx"))
 
         def run():
             with torch.no_grad():
                 img = np.float32(image)
                 img -= (104, 117, 123)  # in place, as detect.py: stays float32
                 x = torch.from_numpy(img.transpose(2, 0, 1)).unsqueeze(0)
-                loc, conf, landms = net(x)
+                loc, conf, landms = forward(x)
                 priors = ns.PriorBox(ref_cfg, image_size=(h, w)).forward()
                 boxes = ns.decode(loc.squeeze(0), priors, ref_cfg["variance"])
                 boxes = (boxes * torch.Tensor([w, h, w, h])).numpy()
@@ -95,6 +105,19 @@ def runner(path, cfg, model, image):
                 return dets[keep][: cfg.TEST.DETECTIONS_PER_IMAGE], points[keep]
 
         yield run
+
+
+def _onnx_network(net, hw, path):
+    """``net`` exported as ``convert_to_onnx.py`` does (at ``hw``), as a callable in ONNX
+    Runtime returning torch tensors."""
+    from vision_plugins.export.backends import load_graph
+
+    x = torch.zeros(1, 3, *hw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation warning
+        torch.onnx.export(net, (x,), path, input_names=["input0"],
+                          output_names=["output0", "output1", "output2"], dynamo=False)  # fmt: skip
+    return load_graph("onnx", path)
 
 
 def _numpy_bbox_overlaps(boxes, query_boxes):

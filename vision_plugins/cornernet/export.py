@@ -17,10 +17,13 @@ otherwise moves a hundred rows (on the CenterNet-Triplet fixture, two top-left p
 swapped ranks in TorchScript with BatchNorm folded, which changed which of the thousands of
 rejected pairs, all scored -1, fill the NUM_DETS rows), so no tolerance could check them.
 
-Tolerance: atol 1e-3 plus 1e-5 of each map's largest |value| (``ExportGraph.rtol_of_max``): on
+Tolerance: atol 1e-3 plus 2e-5 of each map's largest |value| (``ExportGraph.rtol_of_max``): on
 the fixture canvas (|logits| <= 6.4) ONNX Runtime differs by <= 5.4e-4, TorchScript by 5e-5; on
 canvases these random fixture weights were not calibrated for the maps reach 1.4e5 and differ by
-<= 0.51 (3.6e-6 of the largest), where they cross zero too.
+<= 0.51 (3.6e-6 of the largest) in ONNX Runtime, where they cross zero too. Inductor (its own
+BatchNorm folding and fused convolutions) on the HG-104 fixture's 255×127 check canvas: 0.48 at
+5.7e4 (8.4e-6; up to 1.1e-5 on another map), where the eager model with and without its
+BatchNorm folded differs by 0.20 (6.2e-6).
 """
 
 import torch
@@ -30,7 +33,7 @@ from ..export import Exportable, ExportGraph
 
 __all__ = ["CornerNetGraph", "CornerNetExportable", "export_cornernet"]
 
-RTOL, ATOL = 1e-5, 1e-3  # module docstring
+RTOL, ATOL = 2e-5, 1e-3  # module docstring
 
 
 class CornerNetGraph(nn.Module):

@@ -50,7 +50,8 @@ class Predictor:
     ``tools/export_model.py`` in the matching format, or None: the graphs are exported on the fly
     (into a temporary directory, checked against eager). ``"inductor"``: the same graphs compiled
     in this process by ``torch.compile`` (Inductor, freezing; checked against eager when the
-    predictor is made, compiled again for each new input size; needs a C++ compiler).
+    predictor is made, compiled again for each new input size, eager past 8 sizes; needs a C++
+    compiler).
     ``threads``: ONNX Runtime's intra-op threads (default: torch's).
 
     ``predictor(image, **extra)`` adds the ``extra`` keys to the model's input dict, e.g.
