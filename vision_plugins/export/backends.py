@@ -9,10 +9,10 @@ ops fused into the convolutions; needs a C++ compiler on CPU).
 ``export_model`` / ``tools/export_model.py`` (its files are used as they are), or None: the graphs
 are exported on the fly into a temporary directory (checked against eager). ``inductor`` has no
 file: it compiles when it loads and checks each graph against eager on the graph's check inputs;
-kernels are specialised to the input size, so a first call at another size compiles again
-(seconds to minutes), and past ``torch._dynamo.config.recompile_limit`` sizes (8) a graph runs
-eagerly: for inputs of one or a few sizes (fixed-size models, a camera); ONNX Runtime for
-many sizes. The backend's
+the weights are compiled in as constants (load them before), and kernels are specialised to the
+input size, so a first call at another size compiles again (seconds to minutes), and past
+``torch._dynamo.config.recompile_limit`` sizes (8) a graph runs eagerly: for inputs of one or a
+few sizes (fixed-size models, a camera); ONNX Runtime for many sizes. The backend's
 ``run(graph_name, *tensors) -> tuple of tensors`` is what ``Exportable.__call__`` takes.
 """
 
