@@ -67,6 +67,7 @@ __all__ = [
     "FORMATS",
     "OPSET",
     "check_against_eager",
+    "check_graph",
     "export_graph",
     "export_model",
     "deploy_missing",
@@ -300,19 +301,17 @@ def export_graph(graph: ExportGraph, fmt: str, path: str, check: bool = True):
     if check:
         from .backends import load_graph
 
-        run = load_graph(fmt, path)
-        for inputs in graph.check_inputs or [graph.example_inputs]:
-            check_against_eager(
-                run,
-                graph,
-                tuple(inputs),
-                f"{graph.name} ({fmt})",
-                graph.rtol,
-                graph.atol,
-                graph.ranked,
-                graph.rtol_of_max,
-            )
+        check_graph(load_graph(fmt, path), graph, fmt)
     return path
+
+
+def check_graph(run, graph: ExportGraph, runtime: str):
+    """``check_against_eager`` of ``run`` (a graph in another runtime, named ``runtime`` in the
+    error) on each of ``graph.check_inputs`` (default: its example), with the graph's
+    tolerances."""
+    for inputs in graph.check_inputs or [graph.example_inputs]:
+        check_against_eager(run, graph, tuple(inputs), f"{graph.name} ({runtime})", graph.rtol,
+                            graph.atol, graph.ranked, graph.rtol_of_max)  # fmt: skip
 
 
 def export_model(exportable: Exportable, fmt: str, output_dir: str, check=True, extra_meta=None):
