@@ -168,3 +168,17 @@ def test_inductor_checks_against_eager_when_it_loads(monkeypatch):
     monkeypatch.setattr(backends, "_CompiledGraph", Off)
     with pytest.raises(RuntimeError, match=r"model \(inductor\): exported output 0 differs"):
         load_backend("inductor", Toy())
+
+
+def test_inductor_bypasses_the_fx_graph_cache():
+    """A frozen graph is never read from (or written to) Inductor's FX graph cache: its key misses
+    the oneDNN weight layout of the CPU that wrote it (a cache carried from an AVX-512 machine to
+    an AVX2 one corrupted the heap), so every process compiles its own. The control: a
+    compile without weights here does use the cache (so the counters this test reads count)."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    load_backend("inductor", Toy())
+    assert not {k: v for k, v in counters["inductor"].items() if k.startswith("fxgraph_cache")}
+    torch.compile(lambda x: x * 3 - 1)(torch.ones(5))
+    assert counters["inductor"]["fxgraph_cache_miss"] + counters["inductor"]["fxgraph_cache_hit"]

@@ -93,7 +93,14 @@ class _CompiledGraph:
     of each input size."""
 
     def __init__(self, graph):
-        self.module = torch.compile(graph.module, dynamic=False, options={"freezing": True})
+        # no FX graph cache: its key (torch 2.14) misses what a frozen graph depends on besides
+        # the code: the convolution weights pre-packed in oneDNN's blocked layout for this CPU's
+        # vector unit, and the thread count. An entry written on an AVX-512 machine (or under
+        # ONEDNN_MAX_CPU_ISA) and read on an AVX2 one corrupts the heap (NaN outputs, then
+        # "double free or corruption"; seen with a cache dir carried between machines). The
+        # C++ kernels stay cached: their key is their source and compiler flags.
+        options = {"freezing": True, "fx_graph_cache": False}
+        self.module = torch.compile(graph.module, dynamic=False, options=options)
 
     @torch.no_grad()
     def __call__(self, *tensors):
