@@ -1,7 +1,7 @@
 """CenterNet-OAP export (ONNX in ONNX Runtime, TorchScript) on the parity-fixture weights of
 Res-18, ResDCN-18 (ONNX DeformConv) and Hourglass: on the fixture image and on a real photo
-320 px wide (padded, dynamic H / W), the graph outputs (top-100 scores within 1e-4, classes equal,
-boxes within 0.01 px) and the final detections equal to eager's."""
+320 px wide (padded, dynamic H / W), the graph outputs (top-100 scores within 1e-4, 5e-4 with DCN,
+classes equal, boxes within 0.01 px) and the final detections equal to eager's."""
 
 import pytest
 import torch
@@ -50,9 +50,11 @@ def test_centernet_oap_export_matches_eager(tmp_path, name):
     inputs = [[fixture], [_input(photo_bgr(320), cfg.INPUT.FORMAT)]]
     exportable = export_centernet_oap(model, cfg)
     assert exportable.formats == ("torchscript", "onnx")
+    score_atol = exportable.graph("model").atol[0]  # the graph's: 5e-4 with DCN, else 1e-4
+    assert score_atol == (5e-4 if name == "centernet_oap_resdcn18" else 1e-4)
     out = backends_match_eager(
         model, exportable, inputs, tmp_path,
-        lambda a, b: assert_instances_equal(a, b, box_atol=1e-2, score_atol=1e-4, unpaired=1),
+        lambda a, b: assert_instances_equal(a, b, box_atol=1e-2, score_atol=score_atol, unpaired=1),
         inductor=True,
     )  # fmt: skip
     for fmt in out:  # top-K peaks, less the boxes detector_postprocess clips to nothing

@@ -49,7 +49,11 @@ class CenterNetExportable(Exportable):
             dynamic_axes={"images": {2: "height", 3: "width"}},
             check_inputs=[(images(max(1, 192 // div), max(1, 128 // div)),)],
             rtol=(0, 0, 1e-4),
-            atol=(1e-4, 0, 1e-2),  # boxes in pixels
+            # scores: 1e-4; 5e-4 with DCN stages, the heatmap tolerance of the ResDCN parity
+            # fixture: bilinear sampling at learned offsets multiplies rounding noise 2-3x per
+            # DCN, so a change of rounding order (BN folded by torch.jit.freeze, another CPU
+            # vector unit) moves peak scores by up to 1.6e-4 (measured, AVX2 kernels)
+            atol=(1e-4 if model.channels_last else 5e-4, 0, 1e-2),  # boxes in pixels
             ranked=True,  # equal peak scores may be ranked in another order
             # DCN needs the dynamo exporter (DeformConv); the others take the faster one
             # (CenterNetOAP.channels_last is False exactly when the backbone has DCN stages)
