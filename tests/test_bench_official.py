@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+import pytest
 import torch
 
 from tests.parity import requires_fixtures
@@ -146,3 +147,19 @@ def test_fixture_weights_load_into_the_case_model_without_missing_keys(tmp_path)
     converted = torch.load(path, weights_only=True)["model"]
     loaded = model.load_state_dict(converted, strict=False)
     assert loaded.missing_keys == [] and loaded.unexpected_keys == []
+
+
+def test_backend_option_keeps_fewer_backends_and_eager(capsys):
+    parse = bench_official.get_parser().parse_args
+    assert parse([]).backend is None
+    wanted = parse(["--backend", "onnxruntime, torchscript"]).backend
+    assert wanted == ["onnxruntime", "torchscript"]
+    all_of_them, notes = bench_official.backends_for(CASES["cornernet"])
+    kept, notes = bench_official.backends_for(CASES["cornernet"], wanted)
+    assert kept == [b for b in all_of_them if b in ("eager", "onnxruntime", "torchscript")]
+    assert kept[0] == "eager"  # the profile and the conv floor are eager's
+    if "inductor" in all_of_them:
+        assert "cornernet: inductor not run (--backend)" in notes
+    with pytest.raises(SystemExit):
+        parse(["--backend", "eager,tensorrt"])
+    assert "unknown backend(s) ['tensorrt']: choose from eager," in capsys.readouterr().err

@@ -23,7 +23,8 @@ The cases (``CASES``) and the variable that points at each official checkout:
 Each case is one ``tools/benchmark.py`` run in its own process (its own threads and memory):
 ``--backend eager,torchscript,onnxruntime,inductor`` (the backends the architecture's spec can
 export; onnxruntime dropped with a note when the ``deploy`` extra is missing, inductor when no
-C++ compiler is found), ``--official
+C++ compiler is found; ``--backend`` keeps fewer, e.g. ``eager,onnxruntime`` for CornerNet on
+the photo, where the four in one process need more than 23 GB), ``--official
 $VP_OFFICIAL_X``, ``--train-iters 0``, on CPU; its JSON and log go to
 ``<output-dir>/<case>.json`` / ``.log`` (``<case>_photo.*`` with ``--photo``). A case whose
 variable is unset or not a directory is skipped with a line naming the variable; a failing case
@@ -56,6 +57,8 @@ import sys
 import tempfile
 import time
 from typing import NamedTuple
+
+from vision_plugins.export.backends import BACKENDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARITY = os.path.normpath(os.path.join(REPO, "..", "shared", "parity"))
@@ -99,6 +102,16 @@ CASES = (
 CASE_NAMES = [c.name for c in CASES]
 
 
+def _backend_list(text):
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown backend(s) {unknown or [text]}: choose from {','.join(BACKENDS)}"
+        )
+    return names
+
+
 def get_parser():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,6 +127,11 @@ def get_parser():
     parser.add_argument(
         "--photo", action="store_true",
         help="the real photo at its native size instead of the network size",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backend", type=_backend_list, default=None, metavar="B1,B2",
+        help=f"only these of the backends a case can run (of {','.join(BACKENDS)}; default all; "
+        "eager always runs: the ratios' profile and conv floor are eager's)",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iters", type=int, default=10)
@@ -140,10 +158,10 @@ def official_checkout(case, environ=os.environ):
     return path, None
 
 
-def backends_for(case):
+def backends_for(case, wanted=None):
     """``(backends, notes)``: eager, and TorchScript / ONNX Runtime / Inductor when the
     architecture's spec has an exporter; ONNX Runtime only with the ``deploy`` extra, Inductor
-    only with a C++ compiler."""
+    only with a C++ compiler; only those in ``wanted`` if given."""
     from vision_plugins.engine import setup_cfg
     from vision_plugins.export import deploy_missing
     from vision_plugins.export.backends import inductor_missing
@@ -158,6 +176,11 @@ def backends_for(case):
             notes.append(f"{case.name}: {name} dropped ({missing})")
         else:
             backends.append(name)
+    if wanted:
+        dropped = [b for b in backends if b not in wanted and b != "eager"]
+        backends = [b for b in backends if b not in dropped]
+        if dropped:
+            notes.append(f"{case.name}: {', '.join(dropped)} not run (--backend)")
     return backends, notes
 
 
@@ -350,7 +373,7 @@ def main(argv=None):
                 print(f"skipped {case.name}: {skipped}", flush=True)
                 notes.append(f"{case.name} skipped: {skipped}")
                 continue
-            backends, dropped = backends_for(case)
+            backends, dropped = backends_for(case, args.backend)
             for note in dropped:
                 print(f"note: {note}", flush=True)
             failure = run_case(case, args, official, backends)
