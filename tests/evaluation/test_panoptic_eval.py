@@ -111,7 +111,7 @@ def test_miou_perfect_and_hand_case(dataset):
     assert result["mIoU"] == pytest.approx(100 * (4 + iou_sky + iou_grass) / 6)
 
 
-def test_build_evaluator_runs_pq_ap_and_miou(dataset):
+def test_build_evaluator_runs_pq_ap_and_miou(dataset, tmp_path):
     cfg = setup_cfg("configs/UPSNet/upsnet_R_18_FPN_synth_panoptic.yaml")
-    names = [type(e).__name__ for e in build_evaluator(cfg, NAME, "/tmp/x")._evaluators]
+    names = [type(e).__name__ for e in build_evaluator(cfg, NAME, str(tmp_path))._evaluators]
     assert names == ["COCOPanopticEvaluator", "MaskScoreCOCOEvaluator", "PanopticSemSegEvaluator"]
