@@ -158,6 +158,39 @@ def test_demo_vpsnet_video_tracks_within_one_video(tmp_path, monkeypatch):
     assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 512  # enlarged like the images
 
 
+@pytest.mark.parametrize(
+    "config,given,used",
+    [(CONFIG, None, 0.5), (CONFIG, "0.25", 0.25),
+     ("configs/StackedHourglass/shg_2stack_synth_pose_mpii.yaml", None, 0.0),
+     ("configs/StackedHourglass/shg_2stack_synth_pose_mpii.yaml", "0.5", 0.5)],
+)  # fmt: skip
+def test_demo_threshold_defaults_to_the_architectures(tmp_path, monkeypatch, config, given, used):
+    # A pose's score is its mean heatmap peak, not a detection confidence: by default every pose
+    # is drawn (detectron2's 0.5 hid all of them on vp_pose_mpii_val).
+    thresholds, drawn = [], []
+    _filter, draw = demo._filter, demo.draw
+
+    def record_filter(predictions, threshold):
+        thresholds.append(threshold)
+        return _filter(predictions, threshold)
+
+    def record_draw(predictions, *args, **kwargs):
+        drawn.append(len(predictions["instances"]))
+        return draw(predictions, *args, **kwargs)
+
+    monkeypatch.setattr(demo, "_filter", record_filter)
+    monkeypatch.setattr(demo, "draw", record_draw)
+    dataset = "vp_pose_mpii_val" if "Hourglass" in config else "vp_shapes_val"
+    args = ["--config-file", config, "--dataset", dataset, "--num-images", "2",
+            "--output", str(tmp_path)]  # fmt: skip
+    args += [] if given is None else ["--confidence-threshold", given]
+    args += ["MODEL.WEIGHTS", "", *(FAST if config == CONFIG else [])]
+    assert demo.main(args) == 0
+    assert thresholds == [used, used]
+    if used == 0.0:
+        assert drawn == [1, 1]  # one pose per top-down crop, whatever its score
+
+
 def test_demo_grid_is_a_mosaic_of_the_drawn_images(tmp_path):
     out, grid = tmp_path / "out", tmp_path / "readme" / "predictions.png"
     args = ["--config-file", CONFIG, "--dataset", "vp_shapes_val", "--num-images", "3",

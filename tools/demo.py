@@ -77,7 +77,11 @@ def get_parser():
     parser.add_argument(
         "--output", help="output folder (required, except with --webcam on a display)"
     )
-    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--confidence-threshold", type=float,
+        help="draw the instances scoring at least this (default: the architecture's, 0.5 for "
+        "detectors, 0 where scores are not detection confidences)",
+    )  # fmt: skip
     parser.add_argument("--grid", help="also write the image visualisations as one mosaic PNG")
     parser.add_argument("--grid-columns", type=int, default=4, help="with --grid: tiles per row")
     parser.add_argument(
@@ -383,6 +387,9 @@ def main(argv=None):
     if args.output is None and not show:
         raise SystemExit("--output is required (except with --webcam on a display)")
     cfg = setup_cfg(args.config_file, config_opts(args))
+    spec = spec_for(cfg)
+    if args.confidence_threshold is None:
+        args.confidence_threshold = 0.5 if spec is None else spec.demo_threshold
     files = expand_inputs(args.input)
     for path in args.video_input:
         if not os.path.isfile(path):
@@ -396,7 +403,6 @@ def main(argv=None):
         files += chosen
         half = aligned_input_half(cfg, args.dataset)
         halves = dict.fromkeys(chosen, half) if half else {}
-        spec = spec_for(cfg)
         if spec is not None and spec.streaming:
             extras = {
                 d["file_name"]: {k: d[k] for k in ("video_id", "frame_id")}

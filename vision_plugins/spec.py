@@ -61,6 +61,9 @@ class ArchSpec:
     - ``trainer``: the training loop ``tools/train_net.py`` runs: ``"default"`` (detectron2's,
       one optimizer) or ``"two_player"`` (generator / discriminator models:
       ``engine.TwoPlayerTrainer``).
+    - ``demo_threshold``: the default ``--confidence-threshold`` of ``tools/demo.py``; 0 where
+      the instances' ``scores`` are not detection confidences (a top-down pose model's mean
+      heatmap peak), which detectron2's default 0.5 would hide.
     """
 
     meta_arch: str
@@ -79,6 +82,7 @@ class ArchSpec:
     visualize: Optional[Callable] = None
     official_runner: Optional[str] = None
     trainer: str = "default"
+    demo_threshold: float = 0.5
 
     @property
     def key(self):
