@@ -207,6 +207,8 @@ def test_configs():
     assert cfg.INPUT.DATASET_MAPPER_NAME == "CenterNetMapper"
     c = cfg.INPUT.CENTERNET_OAP
     assert (c.INPUT_RES, c.BORDER, c.FLIP, c.COLOR_AUG) == (512, 128, 0.5, True)
+    # the official ctdet loader: every image, crowd boxes as objects
+    assert c.CROWD_AS_OBJECTS and not cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
     np.testing.assert_allclose(c.SCALE_CHOICES, np.arange(0.6, 1.4, 0.1))
     for name in ("hg", "resdcn18"):
         cfg = setup_cfg(f"configs/CenterNet/centernet_oap_{name}_coco.yaml", [])
@@ -233,6 +235,23 @@ def test_mapper_warps_clips_and_drops(monkeypatch, tmp_path):
     monkeypatch.setattr(CenterNetAffine, "draw", lambda self, h, w: ((100.0, 50.0), 128.0, True))
     inst = mapper(_dict(path, boxes))["instances"]
     np.testing.assert_allclose(inst.gt_boxes.tensor.numpy()[:1], [[104, 24, 124, 44]])
+
+
+@pytest.mark.parametrize("crowd_as_objects", [True, False])
+def test_mapper_trains_on_crowd_boxes_as_objects(monkeypatch, tmp_path, crowd_as_objects):
+    # The official ctdet loader takes every annotation of the image, crowd ones as ordinary boxes.
+    path = str(tmp_path / "a.png")
+    cv2.imwrite(path, np.full((100, 200, 3), 100, np.uint8))
+    cfg = _cfg("INPUT.CENTERNET_OAP.INPUT_RES", 128, "INPUT.CENTERNET_OAP.COLOR_AUG", False,
+               "INPUT.CENTERNET_OAP.CROWD_AS_OBJECTS", crowd_as_objects)  # fmt: skip
+    monkeypatch.setattr(CenterNetAffine, "draw", lambda self, h, w: ((100.0, 50.0), 128.0, False))
+    d = _dict(path, [(40, 10, 60, 30), (60, 20, 100, 60)])
+    d["annotations"][1]["iscrowd"] = 1
+    inst = build_mapper(cfg, True)(d)["instances"]
+    boxes = [[4, 24, 24, 44], [24, 34, 64, 74]] if crowd_as_objects else [[4, 24, 24, 44]]
+    np.testing.assert_allclose(inst.gt_boxes.tensor.numpy(), boxes)
+    assert inst.gt_classes.tolist() == [0, 1][: len(boxes)]
+    assert d["annotations"][1]["iscrowd"] == 1  # the dataset's dict untouched
 
 
 def test_mapper_color_seeded(tmp_path):

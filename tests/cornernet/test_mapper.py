@@ -78,10 +78,12 @@ def _anno(box, cat=3, crowd=0):
     return {"bbox": box, "bbox_mode": BoxMode.XYXY_ABS, "category_id": cat, "iscrowd": crowd}
 
 
-def test_mapper_full_image_boxes(tmp_path):
+@pytest.mark.parametrize("crowd_as_objects", [True, False])
+def test_mapper_full_image_boxes(tmp_path, crowd_as_objects):
     path, image = _write(tmp_path)
     cfg = _cfg("INPUT.CORNERNET.RAND_CROP", False, "INPUT.CORNERNET.FLIP", False,
-               "INPUT.CORNERNET.RAND_COLOR", False, "INPUT.CORNERNET.INPUT_SIZE", 50)  # fmt: skip
+               "INPUT.CORNERNET.RAND_COLOR", False, "INPUT.CORNERNET.INPUT_SIZE", 50,
+               "INPUT.CORNERNET.CROWD_AS_OBJECTS", crowd_as_objects)  # fmt: skip
     mapper = CornerNetMapper(cfg, True)
     annos = [_anno([10, 20, 30, 40], 1), _anno([90, 70, 120, 79], 2),
              _anno([99.5, 0, 110, 10], 4), _anno([0, 0, 50, 50], 5, crowd=1)]  # fmt: skip
@@ -94,8 +96,11 @@ def test_mapper_full_image_boxes(tmp_path):
     )
     inst = d["instances"]
     assert inst.image_size == (50, 50)
-    np.testing.assert_allclose(inst.gt_boxes.tensor.numpy(), [[5, 15, 15, 25], [45, 40, 49, 44.5]])
-    assert inst.gt_classes.tolist() == [1, 2]  # degenerate (x1 = x2 = 49) and crowd dropped
+    boxes, classes = [[5, 15, 15, 25], [45, 40, 49, 44.5]], [1, 2]  # degenerate one dropped
+    if crowd_as_objects:  # the official loader trains on crowd boxes as objects (the default)
+        boxes, classes = boxes + [[0, 5, 25, 30]], classes + [5]
+    np.testing.assert_allclose(inst.gt_boxes.tensor.numpy(), boxes)
+    assert inst.gt_classes.tolist() == classes
 
 
 def test_mapper_seeded_and_consistent(tmp_path):
@@ -193,6 +198,8 @@ def test_configs_and_test_mode(tmp_path):
     assert coco.INPUT.DATASET_MAPPER_NAME == "CornerNetMapper"
     assert list(coco.INPUT.CORNERNET.RAND_SCALES) == SCALES
     assert (coco.INPUT.CORNERNET.BORDER, coco.INPUT.CORNERNET.INPUT_SIZE) == (128, 511)
+    # the official loader: every image, crowd boxes as objects
+    assert coco.INPUT.CORNERNET.CROWD_AS_OBJECTS and not coco.DATALOADER.FILTER_EMPTY_ANNOTATIONS
     for f in ("cornernet_hg104_coco_multiscale.yaml", "centernet_triplet_hg104_coco.yaml",
               "centernet_triplet_hg104_coco_multiscale.yaml"):  # fmt: skip
         assert (

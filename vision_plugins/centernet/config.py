@@ -40,6 +40,9 @@ def add_centernet_oap_config(cfg):
     i.BORDER = 128
     i.FLIP = 0.5
     i.COLOR_AUG = True
+    # Crowd annotations are trained on as ordinary boxes, as by the official ctdet loader (all of
+    # an image's annotations); False: dropped, detectron2's habit.
+    i.CROWD_AS_OBJECTS = True
     # one spelling per concept: TOP_K, as MODEL.CORNERNET.TOP_K and MODEL.YOLACT.NMS.TOP_K
     cfg.register_renamed_key(
         "MODEL.CENTERNET_OAP.TOPK", "MODEL.CENTERNET_OAP.TOP_K", "TOP_K in every architecture"

@@ -15,7 +15,7 @@ Per training image of size (h, w), with ``s0 = max(h, w)``:
    moves the centre to ``w - 1 - cx``: the composition is this mirror about (cx, cy) itself;
 5. boxes through the same affine (pixel-index coordinates, as the official boxes), clipped to
    the output, the empty ones dropped (the model clips again to its stride-4 map, as the
-   official target code does);
+   official target code does); crowd boxes are ordinary ones (CROWD_AS_OBJECTS, as officially);
 6. with COLOR_AUG, on the warped image / 255 (float32, not clipped): brightness, contrast and
    saturation (each ``1 + uniform(-0.4, 0.4)``; contrast blends with the grey mean, saturation
    with the grey image) in an order from Python's ``random.shuffle``, then PCA lighting
@@ -146,9 +146,12 @@ class CenterNetMapper(DatasetMapper):
     (``INPUT.CENTERNET_OAP.*``; see the module docstring). Test mode: unchanged."""
 
     @configurable
-    def __init__(self, is_train, *, color_aug=False, color_seed=None, **kwargs):
+    def __init__(
+        self, is_train, *, color_aug=False, color_seed=None, crowd_as_objects=False, **kwargs
+    ):
         super().__init__(is_train, **kwargs)
         self.color_aug, self.color_seed = bool(color_aug), color_seed
+        self.crowd_as_objects = crowd_as_objects
         self._color_rng = None
 
     @classmethod
@@ -157,7 +160,10 @@ class CenterNetMapper(DatasetMapper):
         if is_train:
             c = cfg.INPUT.CENTERNET_OAP
             aug = CenterNetAffine(c.INPUT_RES, tuple(c.SCALE_CHOICES), c.BORDER, c.FLIP)
-            ret.update(augmentations=[aug], color_aug=c.COLOR_AUG, recompute_boxes=False)
+            ret.update(
+                augmentations=[aug], color_aug=c.COLOR_AUG, recompute_boxes=False,
+                crowd_as_objects=c.CROWD_AS_OBJECTS,
+            )  # fmt: skip
         return ret
 
     @property
@@ -178,6 +184,8 @@ class CenterNetMapper(DatasetMapper):
         return dataset_dict
 
     def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        if self.is_train and self.crowd_as_objects:  # detectron2 would drop them
+            dataset_dict["annotations"] = [dict(a, iscrowd=0) for a in dataset_dict["annotations"]]
         super()._transform_annotations(dataset_dict, transforms, image_shape)
         if not self.is_train:
             return

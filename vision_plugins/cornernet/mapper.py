@@ -232,21 +232,24 @@ class CornerNetMapper(DatasetMapper):
     """The project's ``DatasetMapper`` with, in training, the official CornerNet sampling
     (:func:`build_cornernet_augmentation`): ``instances`` with ``gt_boxes`` (clipped to the
     INPUT_SIZE² image, boxes without width or height dropped) and ``gt_classes`` of the
-    non-crowd annotations; the image float32 (0-255 scale, not normalised) when RAND_COLOR is
-    on. Test mode: the project's ``DatasetMapper`` with the test transform (unchanged)."""
+    annotations (crowd ones too unless ``INPUT.CORNERNET.CROWD_AS_OBJECTS`` is off); the image
+    float32 (0-255 scale, not normalised) when RAND_COLOR is on. Test mode: the project's
+    ``DatasetMapper`` with the test transform (unchanged)."""
 
     @configurable
-    def __init__(self, is_train, *, cornernet_augmentations=None, **kwargs):
+    def __init__(self, is_train, *, cornernet_augmentations=None, crowd_as_objects=False, **kwargs):
         super().__init__(is_train, **kwargs)
         self.cornernet_augmentations = (
             T.AugmentationList(cornernet_augmentations) if cornernet_augmentations else None
         )
+        self.crowd_as_objects = crowd_as_objects
 
     @classmethod
     def from_config(cls, cfg, is_train=True):
         ret = super().from_config(cfg, is_train)
         if is_train:
             ret["cornernet_augmentations"] = build_cornernet_augmentation(cfg)
+            ret["crowd_as_objects"] = cfg.INPUT.CORNERNET.CROWD_AS_OBJECTS
         return ret
 
     def __call__(self, dataset_dict):
@@ -255,7 +258,9 @@ class CornerNetMapper(DatasetMapper):
         dataset_dict = copy.deepcopy(dataset_dict)
         image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
         utils.check_image_size(dataset_dict, image)
-        annos = [a for a in dataset_dict.pop("annotations", []) if not a.get("iscrowd", 0)]
+        annos = dataset_dict.pop("annotations", [])
+        if not self.crowd_as_objects:
+            annos = [a for a in annos if not a.get("iscrowd", 0)]
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos]
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         aug_input = T.AugInput(image, boxes=boxes)
