@@ -82,15 +82,15 @@ def add_cornernet_config(cfg):
     i.COLOR_VAR = 0.4
     i.LIGHTING = True
     i.LIGHTING_STD = 0.1
-    # Crowd annotations are trained on as ordinary boxes, as by the official COCO loader (all of
-    # an image's annotations); False: dropped, detectron2's habit.
-    i.CROWD_AS_OBJECTS = True
     i.EIG_VAL = [0.2141788, 0.01817699, 0.00341571]
     i.EIG_VEC = [
         [-0.58752847, -0.69563484, 0.41340352],
         [-0.5832747, 0.00994535, -0.81221408],
         [-0.56089297, 0.71832671, 0.41158938],
     ]
+    # Crowd annotations are trained on as ordinary boxes, as by the official COCO loader (all of
+    # an image's annotations); False: dropped, detectron2's habit.
+    i.CROWD_AS_OBJECTS = True
 
     t = cfg.MODEL.CENTERNET_TRIPLET = CN()
     # CenterNet (keypoint triplets, Duan et al.): CornerNet (every MODEL.CORNERNET key applies)
